@@ -1,0 +1,48 @@
+//! Every bound the settlement core enforces, in one place. A command that exceeds one is
+//! rejected with a clear error before it costs memory or time.
+
+/// Most records in one `SubmitBatch` (one Raft entry). TAP files larger than this are split
+/// into several batches by the node.
+pub const RECORDS_PER_BATCH_MAX: usize = 10_000;
+
+/// Most bytes of a client batch id (the idempotency key of non-TAP input).
+pub const CLIENT_BATCH_ID_BYTES_MAX: usize = 64;
+
+/// Most bytes of a carrier's display name.
+pub const CARRIER_NAME_BYTES_MAX: usize = 128;
+
+/// Most bytes of a DER certificate.
+pub const CERTIFICATE_BYTES_MAX: usize = 16 * 1024;
+
+/// Most bytes of a signature (ECDSA P-256 DER is at most 72; Ed25519 is 64).
+pub const SIGNATURE_BYTES_MAX: usize = 512;
+
+/// Most consortium trust roots.
+pub const ROOTS_MAX: usize = 8;
+
+/// Most carriers registered at once.
+pub const CARRIERS_MAX: usize = 1_024;
+
+/// Most tariffs in an agreement (one per service).
+pub const TARIFFS_PER_AGREEMENT_MAX: usize = 32;
+
+/// Most records one dispute command may reject.
+pub const DISPUTES_PER_COMMAND_MAX: usize = 10_000;
+
+/// Most bytes of free text in a dispute or registration.
+pub const FREE_TEXT_BYTES_MAX: usize = 256;
+
+/// Most bytes of one encoded command (the Raft entry payload).
+pub const COMMAND_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Leaves per stored chunk of a Merkle tree's leaf hashes (a power of two).
+pub const MERKLE_CHUNK_LEAVES: u64 = 256;
+
+/// Target bytes of one snapshot chunk.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most bytes of one stored key.
+pub const KEY_BYTES_MAX: usize = 256;
+
+/// Shortest period length, in seconds, a consortium may configure.
+pub const PERIOD_SECONDS_MIN: u64 = 1;
