@@ -1,1 +1,9 @@
-//! placeholder
+//! # carrier-adapters
+//! WIP
+#[macro_use]
+mod macros;
+pub mod ber;
+pub mod error;
+pub mod limits;
+pub mod tap;
+pub use error::Error;

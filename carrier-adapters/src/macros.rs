@@ -1,0 +1,148 @@
+//! Declarative macros that turn an ASN.1 `SEQUENCE` or tagged `CHOICE` of the TAP and RAP
+//! modules into a Rust type with BER decoding and encoding.
+//!
+//! Every field is written as `rust_name ("asn1Name"): Option<T> = TAG` or, for a
+//! `SEQUENCE OF`, `rust_name ("asn1Name"): Vec<T> = LIST_TAG [ELEMENT_TAG]`, where the tags are
+//! the `[APPLICATION n]` numbers of the module (all TAP/RAP types are application-tagged and
+//! the modules use `IMPLICIT TAGS`). Decoding accepts fields in any order, rejects a field
+//! that appears twice, and skips application elements it does not know: the extension marker
+//! `...` of TD.57 (ASN.1 X.680 §52) means a newer release may add them.
+
+/// Defines a struct for an ASN.1 `SEQUENCE` and its [`crate::ber::BerType`] implementation.
+macro_rules! ber_sequence {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident ($asn:literal) {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident ($fasn:literal) : $kind:ident < $fty:ty > = $ftag:literal $( [ $etag:literal ] )?,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: $kind<$fty>, )*
+        }
+
+        impl $crate::ber::BerType for $name {
+            fn decode_ber(
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<Self, $crate::error::Error> {
+                let mut out = Self::default();
+                let mut children = el.children($asn)?;
+                while let Some(child) = children.next()? {
+                    if child.tag.class != $crate::ber::Class::Application {
+                        continue;
+                    }
+                    match child.tag.number {
+                        $( $ftag => ber_field!(@decode $kind, out.$field, child, $fasn, $asn $(, $etag)?), )*
+                        // TD.57: items added after the extension marker are skipped.
+                        _ => {}
+                    }
+                }
+                Ok(out)
+            }
+
+            fn encode_ber(&self, tag: $crate::ber::Tag, w: &mut $crate::ber::Writer) {
+                let m = w.begin(tag);
+                $( ber_field!(@encode $kind, self.$field, w, $ftag $(, $etag)?); )*
+                w.end(m);
+            }
+        }
+    };
+}
+
+/// Field-level decoding and encoding for [`ber_sequence!`].
+macro_rules! ber_field {
+    (@decode Option, $slot:expr, $child:ident, $fasn:literal, $gasn:literal) => {{
+        if $slot.is_some() {
+            return Err($crate::error::Error::UnexpectedElement {
+                offset: $child.offset,
+                expected: concat!("at most one ", $fasn, " in ", $gasn),
+                found: concat!("a second ", $fasn).to_owned(),
+            });
+        }
+        $slot = Some($crate::ber::BerType::decode_ber(&$child, $fasn)?);
+    }};
+    (@decode Vec, $slot:expr, $child:ident, $fasn:literal, $gasn:literal, $etag:literal) => {{
+        if !$slot.is_empty() {
+            return Err($crate::error::Error::UnexpectedElement {
+                offset: $child.offset,
+                expected: concat!("at most one ", $fasn, " in ", $gasn),
+                found: concat!("a second ", $fasn).to_owned(),
+            });
+        }
+        $slot = $crate::ber::decode_list(&$child, $fasn, $etag)?;
+    }};
+    (@encode Option, $v:expr, $w:ident, $ftag:literal) => {
+        if let Some(x) = &$v {
+            $crate::ber::BerType::encode_ber(x, $crate::ber::Tag::app($ftag), $w);
+        }
+    };
+    (@encode Vec, $v:expr, $w:ident, $ftag:literal, $etag:literal) => {
+        $crate::ber::encode_list(&$v, $crate::ber::Tag::app($ftag), $etag, $w);
+    };
+}
+
+/// Defines an enum for an application-tagged ASN.1 `CHOICE`. With `IMPLICIT TAGS` a tag on a
+/// CHOICE is still explicit (X.680 §31.2.7): the chosen alternative is wrapped in it.
+macro_rules! ber_choice {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident ($asn:literal) {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident ($vasn:literal) : $vty:ty = $vtag:literal,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant($vty), )*
+            /// An alternative added after the extension marker, by its application tag.
+            Unknown(u32),
+        }
+
+        impl $crate::ber::BerType for $name {
+            fn decode_ber(
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<Self, $crate::error::Error> {
+                let mut children = el.children($asn)?;
+                let Some(child) = children.next()? else {
+                    return Err($crate::error::Error::field(
+                        el.offset,
+                        $asn,
+                        "empty CHOICE: exactly one alternative is required",
+                    ));
+                };
+                let v = match (child.tag.class, child.tag.number) {
+                    $( ($crate::ber::Class::Application, $vtag) =>
+                        $name::$variant($crate::ber::BerType::decode_ber(&child, $vasn)?), )*
+                    (_, n) => $name::Unknown(n),
+                };
+                if let Some(extra) = children.next()? {
+                    return Err($crate::error::Error::UnexpectedElement {
+                        offset: extra.offset,
+                        expected: concat!("a single alternative in ", $asn),
+                        found: $crate::ber::describe(&extra),
+                    });
+                }
+                Ok(v)
+            }
+
+            fn encode_ber(&self, tag: $crate::ber::Tag, w: &mut $crate::ber::Writer) {
+                let m = w.begin(tag);
+                match self {
+                    $( $name::$variant(x) =>
+                        $crate::ber::BerType::encode_ber(x, $crate::ber::Tag::app($vtag), w), )*
+                    $name::Unknown(n) => w.primitive($crate::ber::Tag::app(*n), &[]),
+                }
+                w.end(m);
+            }
+        }
+    };
+}
