@@ -7,3 +7,5 @@ pub mod error;
 pub mod limits;
 pub mod tap;
 pub use error::Error;
+pub mod bcd;
+pub mod diagnostic;

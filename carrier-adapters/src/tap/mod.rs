@@ -6,11 +6,11 @@
 //! skipped as TD.57's extension markers require.
 
 // pub mod generate;
-// pub mod ingest;
+pub mod ingest;
 pub mod model;
-// pub mod normalize;
+pub mod normalize;
 pub mod stream;
-// pub mod validate;
+pub mod validate;
 
 use crate::ber::{BerType, Element, Tag, Writer};
 use crate::error::Error;
