@@ -8,4 +8,8 @@ pub mod limits;
 pub mod tap;
 pub use error::Error;
 pub mod bcd;
+pub mod csv;
 pub mod diagnostic;
+pub mod nrtrde;
+pub mod rap;
+pub mod tmf635;
