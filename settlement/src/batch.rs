@@ -247,7 +247,7 @@ impl SubmitBatch {
 mod tests {
     use super::*;
     use crate::crypto::Role;
-    use crate::crypto::tests::TestPki;
+    use crate::testkit::TestPki;
     use crate::types::sample_record;
 
     fn key() -> BatchKey {

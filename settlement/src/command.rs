@@ -259,6 +259,25 @@ pub struct RecordId {
     pub index: u32,
 }
 
+impl RecordId {
+    /// Fixed 12-byte big-endian form (batch, index), as stored in the dedup index.
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&self.batch.to_be_bytes());
+        b[8..].copy_from_slice(&self.index.to_be_bytes());
+        b
+    }
+
+    /// Parses the 12-byte form.
+    pub fn from_bytes(b: &[u8]) -> Option<RecordId> {
+        let b: &[u8; 12] = b.try_into().ok()?;
+        Some(RecordId {
+            batch: u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+            index: u32::from_be_bytes(b[8..].try_into().expect("4 bytes")),
+        })
+    }
+}
+
 impl std::fmt::Display for RecordId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.batch, self.index)

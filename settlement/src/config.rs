@@ -11,7 +11,7 @@ use crate::types::{Currency, Scale, UtcTime};
 
 /// How ledger time is cut into clearing periods.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum PeriodScheme {
     /// Calendar months in UTC (the default, as monthly clearing is today).
     Monthly,

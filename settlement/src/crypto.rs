@@ -360,77 +360,9 @@ impl fmt::Debug for Ed25519Signer {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
-        SanType,
-    };
-
-    /// A consortium root and helpers to issue carrier certificates under it, for tests.
-    pub(crate) struct TestPki {
-        pub root_der: Vec<u8>,
-        root_key: KeyPair,
-        root_params: CertificateParams,
-    }
-
-    /// A carrier's signing certificate and its signer.
-    pub(crate) struct TestCarrier {
-        pub cert_der: Vec<u8>,
-        pub signer: Ed25519Signer,
-    }
-
-    impl TestPki {
-        pub(crate) fn new(name: &str) -> Self {
-            let root_key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
-            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.distinguished_name.push(DnType::CommonName, name);
-            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            p.not_after = rcgen::date_time_ymd(2040, 1, 1);
-            let root = p.self_signed(&root_key).unwrap();
-            TestPki {
-                root_der: root.der().to_vec(),
-                root_key,
-                root_params: p,
-            }
-        }
-
-        pub(crate) fn root_signer(&self) -> Ed25519Signer {
-            Ed25519Signer::from_pkcs8(&self.root_key.serialize_der()).unwrap()
-        }
-
-        pub(crate) fn issue(&self, tadig: &str, role: Role, years: (i32, i32)) -> TestCarrier {
-            let key = KeyPair::generate_for(&PKCS_ED25519).unwrap();
-            let cert_der = self.issue_with_key(tadig, role, years, &key);
-            TestCarrier {
-                cert_der,
-                signer: Ed25519Signer::from_pkcs8(&key.serialize_der()).unwrap(),
-            }
-        }
-
-        pub(crate) fn issue_with_key(
-            &self,
-            tadig: &str,
-            role: Role,
-            years: (i32, i32),
-            key: &KeyPair,
-        ) -> Vec<u8> {
-            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-            p.distinguished_name
-                .push(DnType::CommonName, format!("{tadig} {}", role.name()));
-            let uri = identity_uri(tadig.parse().unwrap(), role);
-            p.subject_alt_names = vec![SanType::URI(uri.try_into().unwrap())];
-            p.not_before = rcgen::date_time_ymd(years.0, 1, 1);
-            p.not_after = rcgen::date_time_ymd(years.1, 1, 1);
-            let issuer = rcgen::Issuer::from_params(&self.root_params, &self.root_key);
-            p.signed_by(key, &issuer).unwrap().der().to_vec()
-        }
-
-        pub(crate) fn p256_key() -> KeyPair {
-            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()
-        }
-    }
+    use crate::testkit::TestPki;
 
     #[test]
     fn sha256_known_answer() {
@@ -488,7 +420,7 @@ pub(crate) mod tests {
             key.verify(Domain::Batch, b"digesT", &sig),
             Err(CryptoError::BadSignature)
         );
-        let other = pki.issue("JPNDO", Role::Signer, (2025, 2030));
+        let other = pki.issue_named("JPNDO", Role::Signer, (2025, 2030), "another key");
         let other_sig = other.signer.sign(Domain::Batch, b"digest");
         assert_eq!(
             key.verify(Domain::Batch, b"digest", &other_sig),

@@ -431,6 +431,8 @@ error_codes! {
     PeriodUnknown = 3019, Command, "period", 224;
     /// The command bytes do not decode.
     CommandMalformed = 3020, Command, "command", 10;
+    /// The same agreement was already proposed and awaits acceptance.
+    AgreementAlreadyProposed = 3021, Command, "agreement", 225;
 }
 
 impl fmt::Display for ErrorCode {

@@ -8,7 +8,7 @@
 //! | `A` | `A` agreement id                      | agreement entry                |
 //! | `B` | `B` batch seq                         | stored batch (records + outcome) |
 //! | `K` | `K` batch key                         | batch seq + digest (idempotency) |
-//! | `D` | `D` event identity                    | record id (duplicate detection)  |
+//! | `D` | `D` event fingerprint (16 bytes)      | record id (duplicate detection)  |
 //! | `X` | `X` batch seq, index                  | dispute                        |
 //! | `P` | `P` period                            | period entry                   |
 //! | `L` | `L` period, visited, home             | pair ledger (aggregates, tree frontier) |
@@ -24,7 +24,7 @@ use crate::codec::Encode;
 use crate::command::RecordId;
 use crate::config::PeriodId;
 use crate::crypto::Hash;
-use crate::types::{EventIdentity, Tadig};
+use crate::types::Tadig;
 
 /// Metadata: applied index, ledger head, ledger time, counters.
 pub const META: &[u8] = b"Mmeta";
@@ -60,9 +60,9 @@ pub fn batch_key(k: &crate::batch::BatchKey) -> Vec<u8> {
     v
 }
 
-/// `D` + identity.
-pub fn dedup(id: &EventIdentity) -> Vec<u8> {
-    [&b"D"[..], id.as_bytes()].concat()
+/// `D` + the event's 16-byte fingerprint.
+pub fn dedup(fingerprint: &[u8; 16]) -> Vec<u8> {
+    [&b"D"[..], fingerprint].concat()
 }
 
 /// `X` + record id.

@@ -36,6 +36,9 @@ pub mod limits;
 pub mod machine;
 pub mod merkle;
 pub mod registry;
+pub mod snapshot;
 pub mod statement;
 pub mod store;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod types;

@@ -274,6 +274,15 @@ fn scan_prefix<R: ReadStore + ?Sized>(
     err.map_or(Ok(()), Err)
 }
 
+/// Why a record is a duplicate.
+#[derive(Clone, Copy)]
+enum Duplicate {
+    /// An earlier record of the same batch has the same identity.
+    InBatch,
+    /// A record accepted before has the same identity.
+    Accepted(RecordId),
+}
+
 /// What one command sees besides its own content.
 struct Ctx {
     index: u64,
@@ -916,8 +925,8 @@ impl<S: Store> SettlementMachine<S> {
                 )
             } else {
                 Rejection::new(
-                    ErrorCode::AgreementAlreadyAccepted,
-                    format!("agreement {id} is already proposed"),
+                    ErrorCode::AgreementAlreadyProposed,
+                    format!("agreement {id} is already proposed and awaits acceptance"),
                 )
             }));
         }
@@ -1201,18 +1210,39 @@ impl<S: Store> SettlementMachine<S> {
         let leaf_start = ledger.tree.size();
         let mut rejected = Vec::new();
         let mut flagged = Vec::new();
-        let mut seen: BTreeSet<crate::types::EventIdentity> = BTreeSet::new();
+        // All duplicate checks of the batch in one batched lookup.
+        let dedup_keys: Vec<Vec<u8>> = decoded
+            .iter()
+            .map(|d| keys::dedup(&d.record.identity().fingerprint()))
+            .collect();
+        let earlier = self.store.get_many(&dedup_keys)?;
+        let mut seen: BTreeSet<&[u8]> = BTreeSet::new();
         let mut accepted = 0u32;
         let mut dedup_writes = Vec::with_capacity(decoded.len());
         let mut chunk_writes = Vec::new();
         let future_max = cfg.event_future_max_s as i64;
         let age_max = cfg.event_age_max_s as i64;
         for (i, d) in decoded.iter().enumerate() {
+            let dedup_key = &dedup_keys[i];
+            let duplicate_of = match &earlier[i] {
+                Some(v) => Some(Duplicate::Accepted(RecordId::from_bytes(v).ok_or_else(|| {
+                    ApplyError::Corrupt {
+                        key: format!("D{}", hex::encode(&dedup_key[1..])),
+                        source: crate::error::CodecError::Invalid {
+                            field: "record id",
+                            offset: 0,
+                            reason: "not 12 bytes".into(),
+                        },
+                    }
+                })?)),
+                None if seen.contains(dedup_key.as_slice()) => Some(Duplicate::InBatch),
+                None => None,
+            };
             let i = i as u32;
             let r = &d.record;
             let charge = r.charge.rescale_exact(settle_scale).expect("scale checked above");
             let tax = r.tax.rescale_exact(settle_scale).expect("scale checked above");
-            let verdict = self.check_record(ctx, r, i, charge, future_max, age_max, &seen)?;
+            let verdict = self.check_record(ctx, r, i, charge, future_max, age_max, duplicate_of);
             match verdict {
                 Err(rej) => {
                     if let Err(e) = ledger.rejected.add(charge.minor(), tax.minor()) {
@@ -1239,10 +1269,9 @@ impl<S: Store> SettlementMachine<S> {
                             expected: rating.expected,
                         });
                     }
-                    let identity = r.identity();
-                    seen.insert(identity);
+                    seen.insert(dedup_key.as_slice());
                     dedup_writes.push((
-                        keys::dedup(&identity),
+                        dedup_key.clone(),
                         RecordId {
                             batch: batch_seq,
                             index: i,
@@ -1295,7 +1324,7 @@ impl<S: Store> SettlementMachine<S> {
             b.key.to_bytes(),
         );
         for (k, id) in dedup_writes {
-            wb.put(k, enc(&id));
+            wb.put(k, id.to_bytes().to_vec());
         }
         for (k, v) in chunk_writes {
             wb.put(k, v);
@@ -1311,7 +1340,7 @@ impl<S: Store> SettlementMachine<S> {
     }
 
     /// Severe checks of one record, in TD.57 order: values, time stamps, duplicates, then the
-    /// agreement. `Ok(Ok(rating))` accepts it.
+    /// agreement. `Ok(rating)` accepts it.
     #[allow(clippy::too_many_arguments)]
     fn check_record(
         &self,
@@ -1321,14 +1350,14 @@ impl<S: Store> SettlementMachine<S> {
         charge: Amount,
         future_max: i64,
         age_max: i64,
-        seen: &BTreeSet<crate::types::EventIdentity>,
-    ) -> Result<Result<Rating, RecordRejection>, ApplyError> {
+        duplicate_of: Option<Duplicate>,
+    ) -> Result<Rating, RecordRejection> {
         let reject = |code: ErrorCode, message: String| {
-            Ok(Err(RecordRejection {
+            Err(RecordRejection {
                 index: i,
                 code,
                 message,
-            }))
+            })
         };
         if r.charge.minor() < 0 || r.tax.minor() < 0 {
             let field = if r.charge.minor() < 0 { "charge" } else { "tax" };
@@ -1359,20 +1388,22 @@ impl<S: Store> SettlementMachine<S> {
                 ),
             );
         }
-        let identity = r.identity();
-        if seen.contains(&identity) {
-            return reject(
-                ErrorCode::DuplicateRecord,
-                format!(
-                    "record {i}: duplicate of an earlier record of this batch (same subscriber, service, start, duration, volume, other party)"
-                ),
-            );
-        }
-        if let Some(original) = get::<RecordId, _>(&self.store, &keys::dedup(&identity))? {
-            return reject(
-                ErrorCode::DuplicateRecord,
-                format!("record {i}: duplicate of record {original} already accepted"),
-            );
+        match duplicate_of {
+            Some(Duplicate::InBatch) => {
+                return reject(
+                    ErrorCode::DuplicateRecord,
+                    format!(
+                        "record {i}: duplicate of an earlier record of this batch (same subscriber, service, start, duration, volume, other party)"
+                    ),
+                );
+            }
+            Some(Duplicate::Accepted(original)) => {
+                return reject(
+                    ErrorCode::DuplicateRecord,
+                    format!("record {i}: duplicate of record {original} already accepted"),
+                );
+            }
+            None => {}
         }
         let Some(agreement) = self.agreement_at(r.home, r.visited, r.start) else {
             return reject(
@@ -1391,7 +1422,7 @@ impl<S: Store> SettlementMachine<S> {
                     r.service
                 ),
             ),
-            Some(Ok(rating)) => Ok(Ok(rating)),
+            Some(Ok(rating)) => Ok(rating),
             Some(Err(e)) => reject(
                 ErrorCode::ServiceNotInAgreement,
                 format!("record {i}: the tariff for {} cannot rate it: {e}", r.service),
@@ -2084,3 +2115,6 @@ impl From<StoreError> for QueryError {
         QueryError::Apply(e.into())
     }
 }
+
+#[cfg(test)]
+mod tests;

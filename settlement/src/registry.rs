@@ -161,7 +161,7 @@ pub mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::tests::TestPki;
+    use crate::testkit::TestPki;
 
     #[test]
     fn registration_requires_root_validity_and_identity() {

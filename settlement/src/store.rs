@@ -89,6 +89,13 @@ pub trait ReadStore {
     /// The value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values of several keys, in order. Backends with a batched point lookup (RocksDB's
+    /// `multi_get`) override this; the state machine asks for all of a batch's duplicate
+    /// checks at once.
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
     /// Visits `(key, value)` for keys in `[start, end)` (no upper bound when `end` is
     /// `None`) in ascending order until `visit` returns `false`.
     fn scan(
@@ -200,6 +207,7 @@ pub mod conformance {
     /// Runs every check; panics with a message naming the failed property.
     pub fn run<S: Store>(mut fresh: impl FnMut() -> S) {
         puts_and_gets(&mut fresh());
+        get_many_matches_get(&mut fresh());
         scan_is_ordered_and_bounded(&mut fresh());
         batch_order_last_write_wins(&mut fresh());
         delete_and_delete_range(&mut fresh());
@@ -218,6 +226,25 @@ pub mod conformance {
             Some(vec![]),
             "empty values are kept"
         );
+    }
+
+    fn get_many_matches_get<S: Store>(s: &mut S) {
+        let mut b = WriteBatch::new();
+        b.put(b"x".to_vec(), b"1".to_vec());
+        b.put(b"z".to_vec(), b"3".to_vec());
+        s.write(b).unwrap();
+        let keys = vec![b"z".to_vec(), b"y".to_vec(), b"x".to_vec(), b"z".to_vec()];
+        assert_eq!(
+            s.get_many(&keys).unwrap(),
+            vec![
+                Some(b"3".to_vec()),
+                None,
+                Some(b"1".to_vec()),
+                Some(b"3".to_vec())
+            ],
+            "get_many returns values in the order asked, None for missing keys"
+        );
+        assert_eq!(s.get_many(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
     }
 
     fn scan_is_ordered_and_bounded<S: Store>(s: &mut S) {

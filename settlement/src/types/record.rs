@@ -109,9 +109,17 @@ impl EventIdentity {
     /// Encoded length.
     pub const LEN: usize = 5 + 5 + 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8;
 
-    /// The identity bytes (fixed width, big-endian), usable directly as a storage key.
+    /// The identity bytes (fixed width, big-endian).
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.bytes
+    }
+
+    /// The first 16 bytes of SHA-256 over the identity: the duplicate-detection key. Uniform
+    /// bytes keep index lookups short (no long shared prefixes to compare); 128 bits make an
+    /// accidental collision negligible (about 2^-48 after a trillion records).
+    pub fn fingerprint(&self) -> [u8; 16] {
+        let h = crate::crypto::sha256(&[&self.bytes]);
+        h.0[..16].try_into().expect("16 bytes")
     }
 }
 
