@@ -806,7 +806,7 @@ mod tests {
         let b = w.into_bytes();
         let (el, _) = Element::parse(&b, 0, "x").unwrap();
         let e = decode_list::<Octets>(&el, "operatorSpecInformation", 163).unwrap_err();
-        assert!(matches!(e, Error::UnexpectedElement { offset: 5, .. }), "{e}");
+        assert!(matches!(e, Error::UnexpectedElement { offset: 9, .. }), "{e}");
     }
 
     #[test]

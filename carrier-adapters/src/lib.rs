@@ -13,3 +13,4 @@ pub mod diagnostic;
 pub mod nrtrde;
 pub mod rap;
 pub mod tmf635;
+pub use settlement::types::Scale;
