@@ -1211,7 +1211,7 @@ impl<S: Store> SettlementMachine<S> {
         let mut rejected = Vec::new();
         let mut flagged = Vec::new();
         // All duplicate checks of the batch in one batched lookup.
-        let dedup_keys: Vec<Vec<u8>> = decoded
+        let mut dedup_keys: Vec<Vec<u8>> = decoded
             .iter()
             .map(|d| keys::dedup(&d.record.identity().fingerprint()))
             .collect();
@@ -1270,13 +1270,7 @@ impl<S: Store> SettlementMachine<S> {
                         });
                     }
                     seen.insert(dedup_key.as_slice());
-                    dedup_writes.push((
-                        dedup_key.clone(),
-                        RecordId {
-                            batch: batch_seq,
-                            index: i,
-                        },
-                    ));
+                    dedup_writes.push(i);
                     ledger.tail.push(d.leaf);
                     if let Some((chunk, root)) = ledger.tree.push(d.leaf) {
                         debug_assert_eq!(ledger.tail.len() as u64, MERKLE_CHUNK_LEAVES);
@@ -1323,8 +1317,14 @@ impl<S: Store> SettlementMachine<S> {
             keys::pair_batch(period.id, sender, recipient, batch_seq),
             b.key.to_bytes(),
         );
-        for (k, id) in dedup_writes {
-            wb.put(k, id.to_bytes().to_vec());
+        drop(seen);
+        for index in dedup_writes {
+            let key = std::mem::take(&mut dedup_keys[index as usize]);
+            let id = RecordId {
+                batch: batch_seq,
+                index,
+            };
+            wb.put(key, id.to_bytes().to_vec());
         }
         for (k, v) in chunk_writes {
             wb.put(k, v);

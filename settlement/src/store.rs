@@ -112,10 +112,74 @@ pub trait Store: ReadStore {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
 }
 
-/// The in-memory store: a `BTreeMap`. Cloning it gives a point-in-time view.
+/// Keys up to this many bytes are stored inside the map's nodes.
+const INLINE_KEY_BYTES: usize = 30;
+
+/// A map key that keeps short keys inline. With `Vec<u8>` keys every comparison during a
+/// lookup first loads the key from the heap, a cache miss per tree level; inline keys are
+/// compared where the node already is. Almost every key of the ledger is shorter than 30
+/// bytes (the duplicate-detection keys are 17).
+#[derive(Clone)]
+enum Key {
+    Inline(u8, [u8; INLINE_KEY_BYTES]),
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(k: &[u8]) -> Key {
+        if k.len() <= INLINE_KEY_BYTES {
+            let mut b = [0u8; INLINE_KEY_BYTES];
+            b[..k.len()].copy_from_slice(k);
+            Key::Inline(k.len() as u8, b)
+        } else {
+            Key::Heap(k.into())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Key::Inline(n, b) => &b[..usize::from(*n)],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Self) -> bool {
+        self.as_slice() == o.as_slice()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(o.as_slice())
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for Key {
+    fn borrow(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
+}
+
+/// The in-memory store: an ordered map. Cloning it gives a point-in-time view.
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct MemStore {
-    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    map: BTreeMap<Key, Vec<u8>>,
 }
 
 impl MemStore {
@@ -135,8 +199,8 @@ impl MemStore {
     }
 
     /// Iterates over all entries in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Vec<u8>, &Vec<u8>)> {
-        self.map.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Vec<u8>)> {
+        self.map.iter().map(|(k, v)| (k.as_slice(), v))
     }
 }
 
@@ -157,7 +221,7 @@ impl ReadStore for MemStore {
             None => Bound::Unbounded,
         };
         for (k, v) in self.map.range::<[u8], _>((Bound::Included(start), upper)) {
-            if !visit(k, v) {
+            if !visit(k.as_slice(), v) {
                 break;
             }
         }
@@ -170,16 +234,16 @@ impl Store for MemStore {
         for op in batch.into_ops() {
             match op {
                 WriteOp::Put(k, v) => {
-                    self.map.insert(k, v);
+                    self.map.insert(Key::new(&k), v);
                 }
                 WriteOp::Delete(k) => {
-                    self.map.remove(&k);
+                    self.map.remove(k.as_slice());
                 }
                 WriteOp::DeleteRange(s, e) => {
                     if s < e {
                         // map = [.., s) ; tail = [s, ..) ; rest = [e, ..): drop [s, e).
-                        let mut tail = self.map.split_off(&s);
-                        let mut rest = tail.split_off(&e);
+                        let mut tail = self.map.split_off(s.as_slice());
+                        let mut rest = tail.split_off(e.as_slice());
                         self.map.append(&mut rest);
                     }
                 }

@@ -117,8 +117,8 @@ impl Harness {
         self.m
             .store()
             .iter()
-            .filter(|(k, _)| k.as_slice() != keys::META)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|(k, _)| *k != keys::META)
+            .map(|(k, v)| (k.to_vec(), v.clone()))
             .collect()
     }
 }
