@@ -31,6 +31,16 @@ pub enum BatchId {
     FileSequence(FileSequenceNumber),
     /// A client-chosen id for CSV, JSON and streamed input (1..=64 bytes of printable ASCII).
     Client(String),
+    /// One part of a TAP file with more records than one batch holds: parts are the file's
+    /// records in order, cut every [`crate::limits::RECORDS_PER_FILE_PART`] records.
+    FilePart {
+        /// The file's sequence number.
+        file: FileSequenceNumber,
+        /// Zero-based index of this part.
+        part: u32,
+        /// How many parts the file has (at least 2).
+        parts: u32,
+    },
 }
 
 impl BatchId {
@@ -52,6 +62,14 @@ impl BatchId {
         }
         Ok(BatchId::Client(id.to_owned()))
     }
+
+    /// Validates a file part.
+    pub fn file_part(file: FileSequenceNumber, part: u32, parts: u32) -> Result<BatchId, TypeError> {
+        if parts < 2 || part >= parts {
+            return Err(TypeError::FilePart { part, parts });
+        }
+        Ok(BatchId::FilePart { file, part, parts })
+    }
 }
 
 /// The idempotency key of a batch: (sender, recipient, file sequence number or client id).
@@ -70,6 +88,13 @@ impl fmt::Display for BatchKey {
         match &self.id {
             BatchId::FileSequence(n) => write!(f, "{}->{} file {n}", self.sender, self.recipient),
             BatchId::Client(c) => write!(f, "{}->{} batch {c}", self.sender, self.recipient),
+            BatchId::FilePart { file, part, parts } => write!(
+                f,
+                "{}->{} file {file} part {}/{parts}",
+                self.sender,
+                self.recipient,
+                part + 1
+            ),
         }
     }
 }
@@ -86,6 +111,12 @@ impl Encode for BatchKey {
             BatchId::Client(c) => {
                 e.u8(2);
                 e.str(c);
+            }
+            BatchId::FilePart { file, part, parts } => {
+                e.u8(3);
+                e.u32(file.get());
+                e.u32(*part);
+                e.u32(*parts);
             }
         }
     }
@@ -107,6 +138,13 @@ impl Decode for BatchKey {
             2 => {
                 let c = d.str("client batch id", CLIENT_BATCH_ID_BYTES_MAX)?;
                 BatchId::client(c).map_err(|e| d.invalid("client batch id", e.to_string()))?
+            }
+            3 => {
+                let n = d.u32("file_sequence_number")?;
+                let file = FileSequenceNumber::new(n).map_err(|e| d.invalid("file_sequence_number", e.to_string()))?;
+                let part = d.u32("file part")?;
+                let parts = d.u32("file parts")?;
+                BatchId::file_part(file, part, parts).map_err(|e| d.invalid("file part", e.to_string()))?
             }
             k => {
                 return Err(CodecError::Invalid {
@@ -319,6 +357,14 @@ mod tests {
         };
         assert_eq!(BatchKey::from_bytes(&k.to_bytes(), "key").unwrap(), k);
         assert_eq!(BatchKey::from_bytes(&key().to_bytes(), "key").unwrap(), key());
+        let part = BatchKey {
+            id: BatchId::file_part(FileSequenceNumber::new(42).unwrap(), 1, 3).unwrap(),
+            ..key()
+        };
+        assert_eq!(BatchKey::from_bytes(&part.to_bytes(), "key").unwrap(), part);
+        assert_eq!(part.to_string(), "KORKT->JPNDO file 00042 part 2/3");
+        assert!(BatchId::file_part(FileSequenceNumber::new(1).unwrap(), 3, 3).is_err());
+        assert!(BatchId::file_part(FileSequenceNumber::new(1).unwrap(), 0, 1).is_err());
         assert!(BatchId::client("").is_err());
         assert!(BatchId::client("has space").is_err());
         assert!(BatchId::client(&"x".repeat(65)).is_err());

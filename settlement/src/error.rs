@@ -67,6 +67,14 @@ pub enum TypeError {
         /// The number given.
         value: u32,
     },
+    /// A file part outside its file.
+    #[error("file part {part} of {parts} is invalid (parts >= 2, part < parts)")]
+    FilePart {
+        /// Part index.
+        part: u32,
+        /// Number of parts.
+        parts: u32,
+    },
     /// Text too long for its field.
     #[error("{field} is {len} bytes long; at most {max} are allowed")]
     TooLong {

@@ -5,6 +5,11 @@
 /// into several batches by the node.
 pub const RECORDS_PER_BATCH_MAX: usize = 10_000;
 
+/// Records per part when a TAP file is cut into several batches (draft §4.3): a file with
+/// more acceptable records than this is cut into parts, part `k` holding its records
+/// `k * 1000 .. (k + 1) * 1000` in file order.
+pub const RECORDS_PER_FILE_PART: usize = 1_000;
+
 /// Most bytes of a client batch id (the idempotency key of non-TAP input).
 pub const CLIENT_BATCH_ID_BYTES_MAX: usize = 64;
 
