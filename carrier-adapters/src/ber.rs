@@ -250,6 +250,7 @@ impl<'a> Element<'a> {
     }
 
     /// The children of a constructed element.
+    #[inline]
     pub fn children(&self, context: &'static str) -> Result<Reader<'a>, Error> {
         if !self.constructed {
             return Err(Error::field(
@@ -262,6 +263,7 @@ impl<'a> Element<'a> {
     }
 
     /// The content of a primitive element.
+    #[inline]
     pub fn primitive(&self, field: &'static str) -> Result<&'a [u8], Error> {
         if self.constructed {
             return Err(Error::field(
@@ -274,6 +276,7 @@ impl<'a> Element<'a> {
     }
 
     /// An INTEGER (at most 8 content octets, two's complement).
+    #[inline]
     pub fn integer(&self, field: &'static str) -> Result<i64, Error> {
         let c = self.primitive(field)?;
         decode_integer(c).map_err(|reason| Error::field(self.offset, field, reason))
@@ -281,6 +284,7 @@ impl<'a> Element<'a> {
 }
 
 /// Decodes INTEGER content octets.
+#[inline]
 pub(crate) fn decode_integer(c: &[u8]) -> Result<i64, &'static str> {
     if c.is_empty() {
         return Err("INTEGER with no content octets");
@@ -295,7 +299,76 @@ pub(crate) fn decode_integer(c: &[u8]) -> Result<i64, &'static str> {
     Ok(v)
 }
 
+/// The common case in one pass: a tag of at most three octets and a definite length of at
+/// most four length octets, all present. `None` sends the caller to the general path.
+#[inline(always)]
+pub(crate) fn fast_element(buf: &[u8], pos: usize, base: u64) -> Option<(Element<'_>, usize)> {
+    let b = buf.get(pos..)?;
+    let t0 = *b.first()?;
+    let (number, mut i) = if t0 & 0x1F != 0x1F {
+        (u32::from(t0 & 0x1F), 1)
+    } else {
+        let t1 = *b.get(1)?;
+        if t1 & 0x80 == 0 {
+            (u32::from(t1), 2)
+        } else {
+            let t2 = *b.get(2)?;
+            if t2 & 0x80 != 0 {
+                return None;
+            }
+            ((u32::from(t1 & 0x7F) << 7) | u32::from(t2), 3)
+        }
+    };
+    let l0 = *b.get(i)?;
+    i += 1;
+    let len = if l0 < 0x80 {
+        usize::from(l0)
+    } else {
+        let n = usize::from(l0 & 0x7F);
+        if n == 0 || n > 4 || b.len() < i + n {
+            return None;
+        }
+        let v = b[i..i + n].iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+        i += n;
+        v
+    };
+    if b.len() - i < len || t0 & 0xDF == 0 {
+        return None;
+    }
+    let class = match t0 >> 6 {
+        0 => Class::Universal,
+        1 => Class::Application,
+        2 => Class::Context,
+        _ => Class::Private,
+    };
+    Some((
+        Element {
+            tag: Tag { class, number },
+            constructed: t0 & 0x20 != 0,
+            offset: base + pos as u64,
+            content: &b[i..i + len],
+            content_offset: base + (pos + i) as u64,
+            encoded_len: i + len,
+        },
+        i + len,
+    ))
+}
+
+#[inline]
 fn element_at<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    base: u64,
+    context: &'static str,
+) -> Result<(Element<'a>, usize), Error> {
+    if let Some(found) = fast_element(buf, pos, base) {
+        return Ok(found);
+    }
+    element_at_slow(buf, pos, base, context)
+}
+
+#[inline(never)]
+fn element_at_slow<'a>(
     buf: &'a [u8],
     pos: usize,
     base: u64,
@@ -341,6 +414,7 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over `buf`, whose first byte is at absolute offset `base`.
+    #[inline]
     pub fn new(buf: &'a [u8], base: u64, context: &'static str) -> Self {
         Reader {
             buf,
@@ -352,6 +426,7 @@ impl<'a> Reader<'a> {
 
     /// The next element, or `None` at the end.
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Result<Option<Element<'a>>, Error> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -383,6 +458,7 @@ pub trait BerType: Sized {
 }
 
 impl BerType for i64 {
+    #[inline]
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error> {
         el.integer(field)
     }
@@ -392,6 +468,7 @@ impl BerType for i64 {
 }
 
 impl BerType for Octets {
+    #[inline]
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error> {
         Ok(Octets::from_slice(el.primitive(field)?))
     }
@@ -401,6 +478,7 @@ impl BerType for Octets {
 }
 
 /// Decodes a `SEQUENCE OF` whose elements are all tagged `[APPLICATION elem_tag]`.
+#[inline]
 pub fn decode_list<T: BerType>(
     el: &Element<'_>,
     field: &'static str,
@@ -580,6 +658,7 @@ enum Repr {
 
 impl Octets {
     /// Copies `b`.
+    #[inline]
     pub fn from_slice(b: &[u8]) -> Octets {
         if b.len() <= INLINE {
             let mut a = [0u8; INLINE];
@@ -591,6 +670,7 @@ impl Octets {
     }
 
     /// The bytes.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline(n, a) => &a[..usize::from(*n)],

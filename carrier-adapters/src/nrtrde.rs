@@ -339,6 +339,44 @@ pub fn decode(bytes: &[u8]) -> Result<NrtrdeFile, Error> {
     Ok(f)
 }
 
+/// Encodes an NRTRDE file (definite lengths; for tests, fixtures and partners' test data).
+pub fn encode(f: &NrtrdeFile) -> Vec<u8> {
+    use crate::ber::{Tag, Writer};
+    let mut w = Writer::with_capacity(256 + 128 * f.call_events.len());
+    let m = w.begin(Tag::app(1));
+    let int = |w: &mut Writer, tag: u32, v: Option<i64>| {
+        if let Some(v) = v {
+            w.integer(Tag::app(tag), v);
+        }
+    };
+    let oct = |w: &mut Writer, tag: u32, v: &Option<Octets>| {
+        if let Some(v) = v {
+            w.primitive(Tag::app(tag), v.as_slice());
+        }
+    };
+    int(&mut w, 41, f.specification_version_number);
+    int(&mut w, 37, f.release_version_number);
+    oct(&mut w, 38, &f.sender);
+    oct(&mut w, 36, &f.recipient);
+    oct(&mut w, 39, &f.sequence_number);
+    oct(&mut w, 31, &f.file_available_time_stamp);
+    oct(&mut w, 45, &f.utc_time_offset);
+    if !f.call_events.is_empty() {
+        let l = w.begin(Tag::app(2));
+        for (_, e) in &f.call_events {
+            match e {
+                NrtrdeEvent::Moc(x) => x.encode_ber(Tag::app(3), &mut w),
+                NrtrdeEvent::Mtc(x) => x.encode_ber(Tag::app(4), &mut w),
+                NrtrdeEvent::Gprs(x) => x.encode_ber(Tag::app(5), &mut w),
+            }
+        }
+        w.end(l);
+    }
+    int(&mut w, 20, f.call_events_count);
+    w.end(m);
+    w.into_bytes()
+}
+
 /// A usage record from NRTRDE: near-real-time, for visibility and fraud thresholds. It is a
 /// distinct type so it cannot be submitted for settlement by mistake.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -289,3 +289,44 @@ pub fn read(bytes: &[u8], opts: &JsonOptions) -> Result<Vec<Result<UsageRecord, 
         })
         .collect())
 }
+
+/// Writes records as a TMF635 `Usage` array (the shape [`read`] accepts; amounts as decimal
+/// strings).
+pub fn write(records: &[UsageRecord], currency: Currency) -> String {
+    let items: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let mut ch = vec![serde_json::json!({"name": "imsi", "value": r.imsi.to_string()})];
+            if let Some(m) = r.msisdn {
+                ch.push(serde_json::json!({"name": "msisdn", "value": m.to_string()}));
+            }
+            if let Some(p) = r.other_party {
+                ch.push(serde_json::json!({"name": "otherParty", "value": p.to_string()}));
+            }
+            ch.push(serde_json::json!({"name": "durationSeconds", "value": r.duration_s}));
+            ch.push(serde_json::json!({"name": "volumeUpBytes", "value": r.volume_up_bytes}));
+            ch.push(serde_json::json!({"name": "volumeDownBytes", "value": r.volume_down_bytes}));
+            ch.push(serde_json::json!({"name": "chargedUnits", "value": r.charged_units}));
+            if let Some(c) = r.charging_id {
+                ch.push(serde_json::json!({"name": "chargingId", "value": c}));
+            }
+            let inc = r.charge.checked_add(r.tax).unwrap_or(r.charge);
+            serde_json::json!({
+                "usageDate": r.start.to_string(),
+                "usageType": r.service.name(),
+                "usageCharacteristic": ch,
+                "ratedProductUsage": [{
+                    "taxExcludedRatingAmount": {"unit": currency.as_str(), "value": r.charge.to_string()},
+                    "taxIncludedRatingAmount": {"unit": currency.as_str(), "value": inc.to_string()},
+                }],
+                "relatedParty": [
+                    {"role": "visitedNetwork", "id": r.visited.as_str()},
+                    {"role": "homeNetwork", "id": r.home.as_str()},
+                ],
+            })
+        })
+        .collect();
+    let mut s = serde_json::to_string_pretty(&items).expect("JSON values serialize");
+    s.push('\n');
+    s
+}

@@ -8,7 +8,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use settlement::batch::{BatchId, BatchKey};
-use settlement::limits::RECORDS_PER_BATCH_MAX;
+use settlement::limits::RECORDS_PER_FILE_PART;
 use settlement::types::{Currency, Scale, UsageRecord};
 
 use super::stream::{Opened, open};
@@ -33,10 +33,38 @@ pub struct TapIngest {
 }
 
 impl TapIngest {
-    /// The records cut into settlement-sized batches (at most `RECORDS_PER_BATCH_MAX` each).
-    pub fn batches(&self) -> impl Iterator<Item = &[UsageRecord]> {
-        self.records.chunks(RECORDS_PER_BATCH_MAX)
+    /// The records cut into settlement batches with their idempotency keys: the whole file
+    /// under its file sequence number when it fits one part, otherwise parts of
+    /// `RECORDS_PER_FILE_PART` records in file order keyed `FilePart` (draft rule, so every
+    /// node derives the same keys). Empty when the header gives no key.
+    pub fn batches(&self) -> Vec<(BatchKey, &[UsageRecord])> {
+        let Some(key) = &self.key else {
+            return Vec::new();
+        };
+        let keys = part_keys(key, self.records.len());
+        keys.into_iter()
+            .zip(self.records.chunks(RECORDS_PER_FILE_PART.max(1)))
+            .collect()
     }
+}
+
+/// The batch keys of a TAP file's `records` accepted records (see [`TapIngest::batches`]).
+pub fn part_keys(file_key: &BatchKey, records: usize) -> Vec<BatchKey> {
+    let per = RECORDS_PER_FILE_PART.max(1);
+    let parts = records.div_ceil(per);
+    let BatchId::FileSequence(file) = file_key.id else {
+        return vec![file_key.clone()];
+    };
+    if parts <= 1 {
+        return vec![file_key.clone()];
+    }
+    (0..parts)
+        .map(|p| BatchKey {
+            sender: file_key.sender,
+            recipient: file_key.recipient,
+            id: BatchId::file_part(file, p as u32, parts as u32).expect("part < parts and parts >= 2"),
+        })
+        .collect()
 }
 
 /// Decodes and validates a whole file, handing each acceptable record to `on_record` as it is
@@ -104,36 +132,54 @@ pub fn ingest(bytes: &[u8], ctx: &ValidationContext) -> Result<TapIngest, Error>
     })
 }
 
-/// Two passes over a seekable input (a file): the first validates, the second — only when
-/// the verdict is not fatal — hands acceptable records to `on_batch` in batches of at most
-/// `batch_max` (capped at `RECORDS_PER_BATCH_MAX`). Memory stays bounded by one batch.
+/// Two passes over a seekable input (a file): the first validates and counts, the second —
+/// only when the verdict is not fatal and the header gives a batch key — hands the accepted
+/// records to `on_batch` part by part (keys as in [`TapIngest::batches`]). Memory stays
+/// bounded by one part.
 pub fn ingest_seekable<R: Read + Seek>(
     mut reader: R,
     ctx: &ValidationContext,
-    batch_max: usize,
-    mut on_batch: impl FnMut(&[UsageRecord]),
+    mut on_batch: impl FnMut(&BatchKey, &[UsageRecord]),
 ) -> Result<TapReport, Error> {
     let seek_err = |e: std::io::Error| Error::Io {
         offset: 0,
         message: e.to_string(),
     };
     let start = reader.stream_position().map_err(seek_err)?;
-    let (report, ..) = run(&mut reader, ctx, |_| {})?;
-    if report.verdict == Verdict::Fatal {
+    let mut count = 0usize;
+    let (report, key, ..) = run(&mut reader, ctx, |_| count += 1)?;
+    let Some(key) = key.filter(|_| report.verdict != Verdict::Fatal) else {
         return Ok(report);
-    }
+    };
+    let keys = part_keys(&key, count);
     reader.seek(SeekFrom::Start(start)).map_err(seek_err)?;
-    let cap = batch_max.clamp(1, RECORDS_PER_BATCH_MAX);
-    let mut batch = Vec::with_capacity(cap.min(4096));
+    let per = RECORDS_PER_FILE_PART.max(1);
+    let mut batch = Vec::with_capacity(per.min(count));
+    let mut part = 0usize;
+    let mut changed = false;
     run(&mut reader, ctx, |r| {
         batch.push(r);
-        if batch.len() == cap {
-            on_batch(&batch);
+        if batch.len() == per {
+            match keys.get(part) {
+                Some(k) => on_batch(k, &batch),
+                None => changed = true,
+            }
+            part += 1;
             batch.clear();
         }
     })?;
     if !batch.is_empty() {
-        on_batch(&batch);
+        match keys.get(part) {
+            Some(k) => on_batch(k, &batch),
+            None => changed = true,
+        }
+        part += 1;
+    }
+    if changed || part != keys.len() {
+        return Err(Error::Io {
+            offset: start,
+            message: "the input changed between the validation pass and the record pass".to_owned(),
+        });
     }
     Ok(report)
 }

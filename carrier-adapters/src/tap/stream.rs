@@ -132,6 +132,11 @@ impl<R: Read> Input<R> {
 
     /// Makes the whole element at the current position available; returns its total length.
     pub(crate) fn element(&mut self, limit: usize, context: &'static str) -> Result<usize, Error> {
+        if let Some((_, total)) = crate::ber::fast_element(self.window(), 0, self.offset()) {
+            if total <= limit {
+                return Ok(total);
+            }
+        }
         loop {
             let at = self.offset();
             match scan_element(self.window(), 0, at, 0)? {
