@@ -141,7 +141,8 @@ impl Decode for BatchKey {
             }
             3 => {
                 let n = d.u32("file_sequence_number")?;
-                let file = FileSequenceNumber::new(n).map_err(|e| d.invalid("file_sequence_number", e.to_string()))?;
+                let file = FileSequenceNumber::new(n)
+                    .map_err(|e| d.invalid("file_sequence_number", e.to_string()))?;
                 let part = d.u32("file part")?;
                 let parts = d.u32("file parts")?;
                 BatchId::file_part(file, part, parts).map_err(|e| d.invalid("file part", e.to_string()))?

@@ -4,6 +4,7 @@
 //! | tag | key                                   | value                          |
 //! |-----|---------------------------------------|--------------------------------|
 //! | `M` | `M` + name                            | machine metadata, genesis, config |
+//! | `Mh`| `Mh` log index                        | ledger head checkpoint         |
 //! | `C` | `C` tadig                             | carrier entry                  |
 //! | `A` | `A` agreement id                      | agreement entry                |
 //! | `B` | `B` batch seq                         | stored batch (records + outcome) |
@@ -32,6 +33,13 @@ pub const META: &[u8] = b"Mmeta";
 pub const GENESIS: &[u8] = b"Mgenesis";
 /// The configuration and its version.
 pub const CONFIG: &[u8] = b"Mconfig";
+
+/// `Mh` + log index: the ledger head after that command (a checkpoint every
+/// [`crate::limits::HEAD_CHECKPOINT_COMMANDS`] commands, so an audit can recompute the chain
+/// over the log entries a node still holds).
+pub fn head_checkpoint(index: u64) -> Vec<u8> {
+    [&b"Mh"[..], &index.to_be_bytes()].concat()
+}
 
 fn period_bytes(p: PeriodId) -> [u8; 8] {
     // Ledger time never goes below zero, so the unsigned order is the time order.

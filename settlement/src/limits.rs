@@ -49,5 +49,8 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Most bytes of one stored key.
 pub const KEY_BYTES_MAX: usize = 256;
 
+/// Commands between two stored ledger-head checkpoints.
+pub const HEAD_CHECKPOINT_COMMANDS: u64 = 1_024;
+
 /// Shortest period length, in seconds, a consortium may configure.
 pub const PERIOD_SECONDS_MIN: u64 = 1;

@@ -274,6 +274,15 @@ fn scan_prefix<R: ReadStore + ?Sized>(
     err.map_or(Ok(()), Err)
 }
 
+/// Recomputes the ledger head from `start_head` (the head after some log index) over
+/// `commands`: `(log index, command bytes)` of every command applied after it, in order
+/// (standards-draft §6.4).
+pub fn chain_head(start_head: Hash, commands: impl IntoIterator<Item = (u64, Vec<u8>)>) -> Hash {
+    commands.into_iter().fold(start_head, |head, (index, bytes)| {
+        sha256(&[CHAIN_LABEL, &head.0, &index.to_be_bytes(), &sha256(&[&bytes]).0])
+    })
+}
+
 /// Why a record is a duplicate.
 #[derive(Clone, Copy)]
 enum Duplicate {
@@ -474,6 +483,9 @@ impl<S: Store> SettlementMachine<S> {
             &index.to_be_bytes(),
             &command_digest.0,
         ]);
+        if self.meta.commands.is_multiple_of(HEAD_CHECKPOINT_COMMANDS) {
+            wb.put(keys::head_checkpoint(index), self.meta.head.0.to_vec());
+        }
         wb.put(keys::META.to_vec(), enc(&self.meta));
         if let Err(e) = self.store.write(wb) {
             self.poisoned = true;
@@ -1971,6 +1983,20 @@ impl<S: Store> SettlementMachine<S> {
             root,
             statement,
         })
+    }
+
+    /// Stored ledger-head checkpoints `(log index, head)`, in index order.
+    pub fn head_checkpoints(&self) -> Result<Vec<(u64, Hash)>, ApplyError> {
+        let mut out = Vec::new();
+        let prefix = b"Mh";
+        let end = keys::prefix_end(prefix);
+        self.store.scan(prefix, Some(&end), &mut |k, v| {
+            if let (Ok(i), Ok(h)) = (<[u8; 8]>::try_from(&k[2..]), <[u8; 32]>::try_from(v)) {
+                out.push((u64::from_be_bytes(i), Hash(h)));
+            }
+            true
+        })?;
+        Ok(out)
     }
 
     /// SHA-256 over every key and value of the state, in key order: equal on two nodes iff

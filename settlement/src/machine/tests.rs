@@ -1316,3 +1316,23 @@ proptest! {
         prop_assert_eq!(a.3, b.3, "outcomes differ");
     }
 }
+
+#[test]
+fn the_head_chain_recomputes_from_checkpoints() {
+    let mut h = Harness::new();
+    let start_index = h.index;
+    let start_head = h.m.head();
+    let mut cmds = Vec::new();
+    for i in 0..5u64 {
+        let recs = h.records("KORKT", "JPNDO", 3, 100 + i);
+        let c = Command::SubmitBatch(h.fx.batch("KORKT", "JPNDO", &format!("chain{i}"), &recs));
+        let bytes = envelope(h.time, c.clone());
+        h.apply(c);
+        cmds.push((h.index, bytes));
+    }
+    assert_eq!(chain_head(start_head, cmds.clone()), h.m.head());
+    let mut tampered = cmds;
+    tampered[2].1.push(0);
+    assert_ne!(chain_head(start_head, tampered), h.m.head());
+    assert!(start_index > 0);
+}
