@@ -607,6 +607,11 @@ impl Writer {
         self.buf.extend_from_slice(content);
     }
 
+    /// Bytes that are already BER (a whole element encoded elsewhere).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
     /// An INTEGER in the fewest octets.
     pub fn integer(&mut self, tag: Tag, v: i64) {
         let b = v.to_be_bytes();

@@ -223,3 +223,46 @@ pub fn first_of(tb: &TransferBatch, name: &str) -> CallEvent {
         .cloned()
         .unwrap()
 }
+
+/// Re-encodes BER with the indefinite length form on every constructed element, as many TAP
+/// producers write (the reference samples do).
+pub fn to_indefinite(bytes: &[u8]) -> Vec<u8> {
+    use carrier_adapters::ber::Element;
+    fn tag_bytes(el: &Element<'_>, out: &mut Vec<u8>) {
+        let class = match el.tag.class {
+            carrier_adapters::ber::Class::Universal => 0x00,
+            carrier_adapters::ber::Class::Application => 0x40,
+            carrier_adapters::ber::Class::Context => 0x80,
+            carrier_adapters::ber::Class::Private => 0xC0,
+        } | if el.constructed { 0x20 } else { 0 };
+        let n = el.tag.number;
+        if n < 31 {
+            out.push(class | n as u8);
+        } else {
+            out.push(class | 0x1F);
+            let groups = (32 - n.leading_zeros()).div_ceil(7).max(1);
+            for g in (0..groups).rev() {
+                out.push(if g > 0 { 0x80 } else { 0 } | ((n >> (7 * g)) & 0x7F) as u8);
+            }
+        }
+    }
+    fn walk(el: &Element<'_>, raw: &[u8], out: &mut Vec<u8>) {
+        if !el.constructed {
+            out.extend_from_slice(raw);
+            return;
+        }
+        tag_bytes(el, out);
+        out.push(0x80);
+        let mut r = el.children("x").unwrap();
+        let mut pos = 0usize;
+        while let Some(c) = r.next().unwrap() {
+            walk(&c, &el.content[pos..pos + c.encoded_len], out);
+            pos += c.encoded_len;
+        }
+        out.extend_from_slice(&[0, 0]);
+    }
+    let (el, n) = Element::parse(bytes, 0, "x").unwrap();
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    walk(&el, &bytes[..n], &mut out);
+    out
+}
