@@ -57,8 +57,9 @@ fn split(line: &str, line_no: u64) -> Result<Vec<String>, Error> {
     let mut cur = String::new();
     let mut chars = line.chars().peekable();
     let mut col = 1usize;
+    let mut field_start = true;
     loop {
-        if chars.peek() == Some(&'"') {
+        if field_start && chars.peek() == Some(&'"') {
             chars.next();
             loop {
                 match chars.next() {
@@ -106,6 +107,7 @@ fn split(line: &str, line_no: u64) -> Result<Vec<String>, Error> {
             Some(',') => {
                 out.push(std::mem::take(&mut cur));
                 col += 1;
+                field_start = true;
             }
             Some('"') => {
                 return Err(Error::Csv {
@@ -115,7 +117,10 @@ fn split(line: &str, line_no: u64) -> Result<Vec<String>, Error> {
                     reason: "a quote inside an unquoted field".to_owned(),
                 });
             }
-            Some(c) => cur.push(c),
+            Some(c) => {
+                cur.push(c);
+                field_start = false;
+            }
         }
     }
 }
