@@ -52,6 +52,7 @@ pub mod filename;
 pub mod limits;
 pub mod nrtrde;
 pub mod rap;
+pub mod rap_return;
 pub mod tap;
 pub mod tmf635;
 

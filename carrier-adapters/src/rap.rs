@@ -324,6 +324,9 @@ impl BerType for SevereReturn {
 }
 
 /// `ReturnDetail`: the untagged CHOICE of returns.
+// Returns are built and read once each, never in bulk on a hot path: boxing would only
+// complicate construction.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReturnDetail {
     /// [APPLICATION 554].
@@ -348,6 +351,8 @@ pub struct ReturnBatch {
 }
 
 /// `RapDataInterChange`: what a RAP file holds.
+// One value per file.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RapFile {
     /// A return batch.

@@ -92,10 +92,10 @@ fn raw_text(v: &RawValue) -> Result<String, String> {
 }
 
 fn amount(m: &Money<'_>, opts: &JsonOptions) -> Result<Amount, String> {
-    if let (Some(want), Some(unit)) = (opts.currency, &m.unit) {
-        if unit != want.as_str() {
-            return Err(format!("unit {unit} is not the batch currency {want}"));
-        }
+    if let (Some(want), Some(unit)) = (opts.currency, &m.unit)
+        && unit != want.as_str()
+    {
+        return Err(format!("unit {unit} is not the batch currency {want}"));
     }
     let t = raw_text(m.value)?;
     if t.contains(['e', 'E']) {

@@ -16,9 +16,7 @@ const HEADER: &str = "visited,home,imsi,service,start,charge,tax,duration_s,othe
 
 #[test]
 fn csv_reads_rows_in_any_column_order() {
-    let text = format!(
-        "charge,start,service,imsi,home,visited\n1.5,2026-11-23T15:16:00Z,voice_mo,450081234567890,JPNDO,KORKT\n\n\"0.250\",2026-11-24T00:16:00+09:00,sms_mo,450081234567890,JPNDO,KORKT\r\n"
-    );
+    let text = "charge,start,service,imsi,home,visited\n1.5,2026-11-23T15:16:00Z,voice_mo,450081234567890,JPNDO,KORKT\n\n\"0.250\",2026-11-24T00:16:00+09:00,sms_mo,450081234567890,JPNDO,KORKT\r\n".to_string();
     let rows: Vec<_> = CsvReader::new(text.as_bytes(), s3())
         .unwrap()
         .collect::<Result<_, _>>()

@@ -246,7 +246,7 @@ fn group_order_and_duplicates_are_checked() {
         .unwrap()
         .encode_ber(Tag::app(4), &mut w);
     w.end(m);
-    let e = decode(w.as_bytes()).err().expect("duplicate group");
+    let e = decode(w.as_bytes()).expect_err("duplicate group");
     assert!(e.to_string().contains("batchControlInfo"), "{e}");
     // networkInfo after the call events.
     let mut w = Writer::new();

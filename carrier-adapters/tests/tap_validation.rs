@@ -354,7 +354,13 @@ fn first_ci(m: &mut MobileOriginatedCall) -> &mut ChargeInformation {
 
 #[test]
 fn per_event_problems_are_severe_for_that_record() {
-    let cases: Vec<(&str, u16, &str, Box<dyn FnOnce(&mut MobileOriginatedCall)>)> = vec![
+    type Case = (
+        &'static str,
+        u16,
+        &'static str,
+        Box<dyn FnOnce(&mut MobileOriginatedCall)>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "unknown UTC code",
             100,

@@ -67,13 +67,16 @@ pub fn part_keys(file_key: &BatchKey, records: usize) -> Vec<BatchKey> {
         .collect()
 }
 
+/// What one pass over a file establishes besides its records.
+pub type RunOutcome = (TapReport, Option<BatchKey>, Option<Currency>, Option<Scale>);
+
 /// Decodes and validates a whole file, handing each acceptable record to `on_record` as it is
 /// read (before the verdict is known). The primitive both entry points build on.
 pub fn run<R: Read>(
     reader: R,
     ctx: &ValidationContext,
     mut on_record: impl FnMut(UsageRecord),
-) -> Result<(TapReport, Option<BatchKey>, Option<Currency>, Option<Scale>), Error> {
+) -> Result<RunOutcome, Error> {
     match open(reader)? {
         Opened::Notification(n) => Ok((validate_notification(&n, ctx), None, None, None)),
         Opened::TransferBatch(mut stream) => {

@@ -176,6 +176,8 @@ pub struct TransferBatch {
 }
 
 /// `DataInterChange`: what a TAP file holds.
+// One value per file.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataInterChange {
     /// [APPLICATION 1].

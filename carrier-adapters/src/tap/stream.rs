@@ -132,10 +132,10 @@ impl<R: Read> Input<R> {
 
     /// Makes the whole element at the current position available; returns its total length.
     pub(crate) fn element(&mut self, limit: usize, context: &'static str) -> Result<usize, Error> {
-        if let Some((_, total)) = crate::ber::fast_element(self.window(), 0, self.offset()) {
-            if total <= limit {
-                return Ok(total);
-            }
+        if let Some((_, total)) = crate::ber::fast_element(self.window(), 0, self.offset())
+            && total <= limit
+        {
+            return Ok(total);
         }
         loop {
             let at = self.offset();
@@ -229,6 +229,8 @@ pub struct EventItem {
 }
 
 /// What a TAP file turned out to be.
+// One value per file.
+#[allow(clippy::large_enum_variant)]
 pub enum Opened<R> {
     /// A transfer batch, ready to stream its call events.
     TransferBatch(TapStream<R>),
@@ -405,14 +407,14 @@ impl<R: Read> TapStream<R> {
     }
 
     fn check_within_batch(&self, offset: u64, h: Header) -> Result<(), Error> {
-        if let (Some(end), Some(len)) = (self.batch.end, h.length) {
-            if offset + h.header_len as u64 + len > end {
-                return Err(Error::Malformed {
-                    offset,
-                    context: "transferBatch",
-                    reason: "a group extends beyond the end of the transfer batch",
-                });
-            }
+        if let (Some(end), Some(len)) = (self.batch.end, h.length)
+            && offset + h.header_len as u64 + len > end
+        {
+            return Err(Error::Malformed {
+                offset,
+                context: "transferBatch",
+                reason: "a group extends beyond the end of the transfer batch",
+            });
         }
         Ok(())
     }
@@ -517,14 +519,14 @@ impl<R: Read> TapStream<R> {
             });
         }
         let total = self.input.element(CALL_EVENT_BYTES_MAX, "call event")?;
-        if let Some(end) = list.end {
-            if offset + total as u64 > end {
-                return Err(Error::Malformed {
-                    offset,
-                    context: "callEventDetails",
-                    reason: "a call event extends beyond the end of the call event list",
-                });
-            }
+        if let Some(end) = list.end
+            && offset + total as u64 > end
+        {
+            return Err(Error::Malformed {
+                offset,
+                context: "callEventDetails",
+                reason: "a call event extends beyond the end of the call event list",
+            });
         }
         self.next_index += 1;
         self.last = Some((offset, total));

@@ -386,35 +386,35 @@ fn check_identity(
         };
     let s = tadig(sender, "sender", 196, 30, out);
     let r = tadig(recipient, "recipient", 182, 31, out);
-    if let (Some(s), Some(exp)) = (s, ctx.sender) {
-        if s != exp {
-            out.push(Diagnostic::fatal(
-                20,
-                "sender",
-                &p(196),
-                format!("file is from {s} but {exp} was expected"),
-            ));
-        }
+    if let (Some(s), Some(exp)) = (s, ctx.sender)
+        && s != exp
+    {
+        out.push(Diagnostic::fatal(
+            20,
+            "sender",
+            &p(196),
+            format!("file is from {s} but {exp} was expected"),
+        ));
     }
-    if let (Some(r), Some(me)) = (r, ctx.recipient) {
-        if r != me {
-            out.push(Diagnostic::fatal(
-                20,
-                "recipient",
-                &p(182),
-                format!("file is addressed to {r}, not to this network ({me})"),
-            ));
-        }
+    if let (Some(r), Some(me)) = (r, ctx.recipient)
+        && r != me
+    {
+        out.push(Diagnostic::fatal(
+            20,
+            "recipient",
+            &p(182),
+            format!("file is addressed to {r}, not to this network ({me})"),
+        ));
     }
-    if let (Some(s), Some(r)) = (s, r) {
-        if s == r {
-            out.push(Diagnostic::fatal(
-                100,
-                "recipient",
-                &p(182),
-                format!("sender and recipient are both {s}"),
-            ));
-        }
+    if let (Some(s), Some(r)) = (s, r)
+        && s == r
+    {
+        out.push(Diagnostic::fatal(
+            100,
+            "recipient",
+            &p(182),
+            format!("sender and recipient are both {s}"),
+        ));
     }
     let n = match fsn {
         None => {
@@ -748,10 +748,10 @@ impl BatchValidator {
     }
 
     fn push(&mut self, d: Diagnostic) {
-        if let Some(i) = d.record_index {
-            if d.severity == Severity::Severe {
-                self.rejected.insert(i);
-            }
+        if let Some(i) = d.record_index
+            && d.severity == Severity::Severe
+        {
+            self.rejected.insert(i);
         }
         if self.diagnostics.len() < DIAGNOSTICS_PER_FILE_MAX {
             self.diagnostics.push(d);
@@ -868,16 +868,16 @@ impl BatchValidator {
             extra_rates.extend(ci.exchange_rate_code);
             extra_taxes.extend(&ci.tax_information);
             details.extend(&ci.charge_detail_list);
-            if let Some(code) = ci.discount_information.as_ref().and_then(|d| d.discount_code) {
-                if !self.lookups.discounts.contains(&code) {
-                    errs.push(Diagnostic::severe(
-                        index,
-                        100,
-                        "discountCode",
-                        &[tag, 69, 96, 91],
-                        format!("{name}: discount code {code} is not defined in accountingInfo.discounting"),
-                    ));
-                }
+            if let Some(code) = ci.discount_information.as_ref().and_then(|d| d.discount_code)
+                && !self.lookups.discounts.contains(&code)
+            {
+                errs.push(Diagnostic::severe(
+                    index,
+                    100,
+                    "discountCode",
+                    &[tag, 69, 96, 91],
+                    format!("{name}: discount code {code} is not defined in accountingInfo.discounting"),
+                ));
             }
         }
         for s in &sessions {
@@ -913,16 +913,16 @@ impl BatchValidator {
             }
         }
         for t in &extra_taxes {
-            if let Some(code) = t.tax_code {
-                if !self.lookups.taxes.contains(&code) {
-                    errs.push(Diagnostic::severe(
-                        index,
-                        100,
-                        "taxCode",
-                        &[tag, 213, 212],
-                        format!("{name}: tax code {code} is not defined in accountingInfo.taxation"),
-                    ));
-                }
+            if let Some(code) = t.tax_code
+                && !self.lookups.taxes.contains(&code)
+            {
+                errs.push(Diagnostic::severe(
+                    index,
+                    100,
+                    "taxCode",
+                    &[tag, 213, 212],
+                    format!("{name}: tax code {code} is not defined in accountingInfo.taxation"),
+                ));
             }
             if let Some(v) = t.tax_value.filter(|v| *v < 0) {
                 negative.push(("taxValue", v));
@@ -952,18 +952,16 @@ impl BatchValidator {
                 ));
             }
         }
-        if let Some(code) = msg_desc {
-            if !self.lookups.message_descriptions.contains(&code) {
-                errs.push(Diagnostic::severe(
-                    index,
-                    100,
-                    "messageDescriptionCode",
-                    &[tag, 192, 141],
-                    format!(
-                        "{name}: message description code {code} is not defined in messageDescriptionInfo"
-                    ),
-                ));
-            }
+        if let Some(code) = msg_desc
+            && !self.lookups.message_descriptions.contains(&code)
+        {
+            errs.push(Diagnostic::severe(
+                index,
+                100,
+                "messageDescriptionCode",
+                &[tag, 192, 141],
+                format!("{name}: message description code {code} is not defined in messageDescriptionInfo"),
+            ));
         }
         for (item, v) in negative {
             errs.push(Diagnostic::severe(
@@ -1062,12 +1060,9 @@ impl BatchValidator {
             ..AuditTotals::default()
         };
         let audit_at = trailer.audit_offset;
-        let fatal = |d: Diagnostic| {
-            let d = match audit_at {
-                Some(o) => d.at(o),
-                None => d,
-            };
-            d
+        let fatal = |d: Diagnostic| match audit_at {
+            Some(o) => d.at(o),
+            None => d,
         };
         match &trailer.audit_control_info {
             None => {
@@ -1084,7 +1079,9 @@ impl BatchValidator {
                 totals.total_tax_declared = a.total_tax_value;
                 totals.total_discount_declared = a.total_discount_value;
                 totals.events_declared = a.call_event_details_count;
-                let checks: [(&'static str, u32, Option<i64>, i128, u16, bool); 7] = [
+                // (item, tag, declared, computed, code when missing, mandatory)
+                type Check = (&'static str, u32, Option<i64>, i128, u16, bool);
+                let checks: [Check; 7] = [
                     ("totalCharge", 415, a.total_charge, s.total_charge(), 30, true),
                     ("totalTaxValue", 226, a.total_tax_value, s.tax, 31, true),
                     (
