@@ -216,7 +216,12 @@ fn tmf635_reads_money_from_its_text() {
 
 #[test]
 fn tmf635_errors_name_the_path() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str, &str)> = vec![
+    type Case = (
+        Box<dyn FnOnce(&mut serde_json::Value)>,
+        &'static str,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             Box::new(|v| v["usageDate"] = "soon".into()),
             ".usageDate",
