@@ -594,7 +594,7 @@ pub fn generate(cfg: &GeneratorConfig) -> Result<TransferBatch, Error> {
     for _ in 0..cfg.events {
         let e = source.next_event();
         let a = EventAmounts::of(&e, &no_fixed);
-        add(&mut sums, &a);
+        sums.add(&a);
         events.push(e);
     }
     Ok(TransferBatch {
@@ -605,16 +605,6 @@ pub fn generate(cfg: &GeneratorConfig) -> Result<TransferBatch, Error> {
         call_event_details: events,
         audit_control_info: Some(audit(cfg, &sums, cfg.events)),
     })
-}
-
-fn add(s: &mut EventAmounts, a: &EventAmounts) {
-    s.charge += a.charge;
-    s.charge_refund += a.charge_refund;
-    s.camel_fee += a.camel_fee;
-    s.tax += a.tax;
-    s.tax_refund += a.tax_refund;
-    s.discount += a.discount;
-    s.discount_refund += a.discount_refund;
 }
 
 /// Generates and encodes a file without holding its events: memory is the output bytes.
@@ -640,7 +630,7 @@ pub fn generate_bytes(cfg: &GeneratorConfig) -> Result<Vec<u8>, Error> {
         let l = w.begin(Tag::app(group_tag::CALL_EVENT_DETAILS));
         for _ in 0..cfg.events {
             let e = source.next_event();
-            add(&mut sums, &EventAmounts::of(&e, &no_fixed));
+            sums.add(&EventAmounts::of(&e, &no_fixed));
             e.encode(&mut w);
         }
         w.end(l);

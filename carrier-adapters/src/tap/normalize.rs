@@ -166,6 +166,34 @@ fn id_of<'a>(
         .and_then(|(_, v)| v)
 }
 
+/// The parts mobile originated and terminated calls share: subscriber, start, duration,
+/// SMS-or-voice from the TeleService, charged units.
+type CallBasics<'a> = (
+    Option<&'a ChargeableSubscriber>,
+    Option<&'a DateTime>,
+    Option<i64>,
+);
+
+fn circuit<'a>(
+    v: &mut View<'a>,
+    (subscriber, start, duration): CallBasics<'a>,
+    services: &'a [BasicServiceUsed],
+    (subscriber_path, start_path): (&'static [u32], &'static [u32]),
+    (sms, voice): (ServiceKind, ServiceKind),
+) {
+    v.subscriber = sim(subscriber);
+    v.subscriber_item.path = subscriber_path;
+    v.start = start;
+    v.start_item.path = start_path;
+    v.duration = duration;
+    v.service = if is_sms(tele_service(services)) {
+        sms
+    } else {
+        voice
+    };
+    v.charged_units = first_charged_units(services.iter().flat_map(|b| b.charge_information_list.iter()));
+}
+
 fn view(event: &CallEvent) -> Option<View<'_>> {
     use event_tag::*;
     let empty = || Subscriber {
@@ -196,16 +224,17 @@ fn view(event: &CallEvent) -> Option<View<'_>> {
     match event {
         CallEvent::MobileOriginatedCall(e) => {
             let b = e.basic_call_information.as_ref();
-            v.subscriber = sim(b.and_then(|b| b.chargeable_subscriber.as_ref()));
-            v.subscriber_item.path = &[MOC, 147, 427];
-            v.start = b.and_then(|b| b.call_event_start_time_stamp.as_ref());
-            v.start_item.path = &[MOC, 147, 44];
-            v.duration = b.and_then(|b| b.total_call_event_duration);
-            v.service = if is_sms(tele_service(&e.basic_service_used_list)) {
-                ServiceKind::SmsOriginated
-            } else {
-                ServiceKind::VoiceOriginated
-            };
+            circuit(
+                &mut v,
+                (
+                    b.and_then(|b| b.chargeable_subscriber.as_ref()),
+                    b.and_then(|b| b.call_event_start_time_stamp.as_ref()),
+                    b.and_then(|b| b.total_call_event_duration),
+                ),
+                &e.basic_service_used_list,
+                (&[MOC, 147, 427], &[MOC, 147, 44]),
+                (ServiceKind::SmsOriginated, ServiceKind::VoiceOriginated),
+            );
             let d = b.and_then(|b| b.destination.as_ref());
             v.other_party = d.and_then(|d| {
                 d.called_number
@@ -213,33 +242,24 @@ fn view(event: &CallEvent) -> Option<View<'_>> {
                     .map(ImsiSource::Bcd)
                     .or(d.dialled_digits.as_ref().map(ImsiSource::Ascii))
             });
-            v.charged_units = first_charged_units(
-                e.basic_service_used_list
-                    .iter()
-                    .flat_map(|b| b.charge_information_list.iter()),
-            );
         }
         CallEvent::MobileTerminatedCall(e) => {
             let b = e.basic_call_information.as_ref();
-            v.subscriber = sim(b.and_then(|b| b.chargeable_subscriber.as_ref()));
-            v.subscriber_item.path = &[MTC, 153, 427];
-            v.start = b.and_then(|b| b.call_event_start_time_stamp.as_ref());
-            v.start_item.path = &[MTC, 153, 44];
-            v.duration = b.and_then(|b| b.total_call_event_duration);
-            v.service = if is_sms(tele_service(&e.basic_service_used_list)) {
-                ServiceKind::SmsTerminated
-            } else {
-                ServiceKind::VoiceTerminated
-            };
+            circuit(
+                &mut v,
+                (
+                    b.and_then(|b| b.chargeable_subscriber.as_ref()),
+                    b.and_then(|b| b.call_event_start_time_stamp.as_ref()),
+                    b.and_then(|b| b.total_call_event_duration),
+                ),
+                &e.basic_service_used_list,
+                (&[MTC, 153, 427], &[MTC, 153, 44]),
+                (ServiceKind::SmsTerminated, ServiceKind::VoiceTerminated),
+            );
             v.other_party = b
                 .and_then(|b| b.call_originator.as_ref())
                 .and_then(|o| o.calling_number.as_ref())
                 .map(ImsiSource::Bcd);
-            v.charged_units = first_charged_units(
-                e.basic_service_used_list
-                    .iter()
-                    .flat_map(|b| b.charge_information_list.iter()),
-            );
         }
         CallEvent::SupplServiceEvent(e) => {
             v.subscriber = sim(e.chargeable_subscriber.as_ref());

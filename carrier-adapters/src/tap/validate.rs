@@ -62,7 +62,8 @@ impl EventAmounts {
         self.tax - self.tax_refund
     }
 
-    fn add(&mut self, o: &EventAmounts) {
+    /// Adds another event's amounts.
+    pub fn add(&mut self, o: &EventAmounts) {
         self.charge += o.charge;
         self.charge_refund += o.charge_refund;
         self.camel_fee += o.camel_fee;
@@ -124,6 +125,20 @@ impl EventAmounts {
         }
     }
 
+    fn circuit(
+        &mut self,
+        services: &[BasicServiceUsed],
+        camel: Option<&CamelServiceUsed>,
+        fixed: &BTreeMap<i64, i64>,
+    ) {
+        for b in services {
+            b.charge_information_list
+                .iter()
+                .for_each(|ci| self.charge_info(ci, false, fixed));
+        }
+        self.camel(camel, fixed);
+    }
+
     /// The amounts of one call event. `fixed_discounts` maps the batch's discount codes that
     /// carry a `fixedDiscountValue` to that value ([`fixed_discounts`]).
     pub fn of(event: &CallEvent, fixed_discounts: &BTreeMap<i64, i64>) -> EventAmounts {
@@ -131,20 +146,10 @@ impl EventAmounts {
         let mut a = EventAmounts::default();
         match event {
             CallEvent::MobileOriginatedCall(e) => {
-                for b in &e.basic_service_used_list {
-                    b.charge_information_list
-                        .iter()
-                        .for_each(|ci| a.charge_info(ci, false, fixed));
-                }
-                a.camel(e.camel_service_used.as_ref(), fixed);
+                a.circuit(&e.basic_service_used_list, e.camel_service_used.as_ref(), fixed)
             }
             CallEvent::MobileTerminatedCall(e) => {
-                for b in &e.basic_service_used_list {
-                    b.charge_information_list
-                        .iter()
-                        .for_each(|ci| a.charge_info(ci, false, fixed));
-                }
-                a.camel(e.camel_service_used.as_ref(), fixed);
+                a.circuit(&e.basic_service_used_list, e.camel_service_used.as_ref(), fixed)
             }
             CallEvent::SupplServiceEvent(e) => {
                 if let Some(ci) = e
@@ -778,25 +783,27 @@ impl BatchValidator {
         };
         let mut camel = None;
         let mut msg_desc = None;
+        // Mobile originated and terminated calls share their charging structure.
+        let circuit = match event {
+            CallEvent::MobileOriginatedCall(e) => Some((
+                &e.basic_service_used_list,
+                &e.location_information,
+                &e.camel_service_used,
+            )),
+            CallEvent::MobileTerminatedCall(e) => Some((
+                &e.basic_service_used_list,
+                &e.location_information,
+                &e.camel_service_used,
+            )),
+            _ => None,
+        };
+        if let Some((services, location, c)) = circuit {
+            infos.extend(services.iter().flat_map(|b| &b.charge_information_list));
+            rec_entities.extend(loc(location));
+            camel = c.as_ref();
+        }
         match event {
-            CallEvent::MobileOriginatedCall(e) => {
-                infos.extend(
-                    e.basic_service_used_list
-                        .iter()
-                        .flat_map(|b| &b.charge_information_list),
-                );
-                rec_entities.extend(loc(&e.location_information));
-                camel = e.camel_service_used.as_ref();
-            }
-            CallEvent::MobileTerminatedCall(e) => {
-                infos.extend(
-                    e.basic_service_used_list
-                        .iter()
-                        .flat_map(|b| &b.charge_information_list),
-                );
-                rec_entities.extend(loc(&e.location_information));
-                camel = e.camel_service_used.as_ref();
-            }
+            CallEvent::MobileOriginatedCall(_) | CallEvent::MobileTerminatedCall(_) => {}
             CallEvent::SupplServiceEvent(e) => {
                 infos.extend(
                     e.suppl_service_used
