@@ -431,6 +431,10 @@ impl<'a> Reader<'a> {
         if self.pos >= self.buf.len() {
             return Ok(None);
         }
+        if let Some((el, n)) = fast_element(self.buf, self.pos, self.base) {
+            self.pos += n;
+            return Ok(Some(el));
+        }
         if is_eoc(self.buf, self.pos) {
             return Err(Error::Malformed {
                 offset: self.base + self.pos as u64,
@@ -453,6 +457,13 @@ impl<'a> Reader<'a> {
 pub trait BerType: Sized {
     /// Decodes from an element whose tag the caller has matched; `field` names it in errors.
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error>;
+    /// Decodes into an empty slot (types with large values override this to decode in
+    /// place).
+    #[inline]
+    fn decode_into(slot: &mut Option<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        *slot = Some(Self::decode_ber(el, field)?);
+        Ok(())
+    }
     /// Encodes as one element tagged `tag`.
     fn encode_ber(&self, tag: Tag, w: &mut Writer);
 }

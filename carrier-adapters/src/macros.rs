@@ -25,12 +25,11 @@ macro_rules! ber_sequence {
             $( $(#[$fmeta])* pub $field: $kind<$fty>, )*
         }
 
-        impl $crate::ber::BerType for $name {
-            fn decode_ber(
-                el: &$crate::ber::Element<'_>,
-                _field: &'static str,
-            ) -> Result<Self, $crate::error::Error> {
-                let mut out = Self::default();
+        impl $name {
+            /// Decodes the element's fields into `self` (which starts empty): in place, so
+            /// large groups are not moved after decoding.
+            pub(crate) fn decode_fields(&mut self, el: &$crate::ber::Element<'_>) -> Result<(), $crate::error::Error> {
+                let out = self;
                 let mut children = el.children($asn)?;
                 while let Some(child) = children.next()? {
                     if child.tag.class != $crate::ber::Class::Application {
@@ -42,7 +41,27 @@ macro_rules! ber_sequence {
                         _ => {}
                     }
                 }
+                Ok(())
+            }
+        }
+
+        impl $crate::ber::BerType for $name {
+            fn decode_ber(
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<Self, $crate::error::Error> {
+                let mut out = Self::default();
+                out.decode_fields(el)?;
                 Ok(out)
+            }
+
+            #[inline]
+            fn decode_into(
+                slot: &mut Option<Self>,
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<(), $crate::error::Error> {
+                slot.insert(Self::default()).decode_fields(el)
             }
 
             fn encode_ber(&self, tag: $crate::ber::Tag, w: &mut $crate::ber::Writer) {
@@ -64,7 +83,7 @@ macro_rules! ber_field {
                 found: concat!("a second ", $fasn).to_owned(),
             });
         }
-        $slot = Some($crate::ber::BerType::decode_ber(&$child, $fasn)?);
+        $crate::ber::BerType::decode_into(&mut $slot, &$child, $fasn)?;
     }};
     (@decode Vec, $slot:expr, $child:ident, $fasn:literal, $gasn:literal, $etag:literal) => {{
         if !$slot.is_empty() {

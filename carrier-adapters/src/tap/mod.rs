@@ -105,26 +105,25 @@ impl CallEvent {
         if el.tag.class != crate::ber::Class::Application {
             return Ok(CallEvent::Unknown(el.tag.number));
         }
+        /// Decodes straight into the box: no move of the event after decoding.
+        fn boxed<T: Default>(
+            el: &Element<'_>,
+            f: impl FnOnce(&mut T, &Element<'_>) -> Result<(), Error>,
+        ) -> Result<Box<T>, Error> {
+            let mut b = Box::<T>::default();
+            f(&mut b, el)?;
+            Ok(b)
+        }
         Ok(match el.tag.number {
-            MOC => {
-                CallEvent::MobileOriginatedCall(Box::new(BerType::decode_ber(el, "mobileOriginatedCall")?))
-            }
-            MTC => {
-                CallEvent::MobileTerminatedCall(Box::new(BerType::decode_ber(el, "mobileTerminatedCall")?))
-            }
-            SUPPL_SERVICE => {
-                CallEvent::SupplServiceEvent(Box::new(BerType::decode_ber(el, "supplServiceEvent")?))
-            }
-            SERVICE_CENTRE => {
-                CallEvent::ServiceCentreUsage(Box::new(BerType::decode_ber(el, "serviceCentreUsage")?))
-            }
-            GPRS => CallEvent::GprsCall(Box::new(BerType::decode_ber(el, "gprsCall")?)),
-            CONTENT => {
-                CallEvent::ContentTransaction(Box::new(BerType::decode_ber(el, "contentTransaction")?))
-            }
-            LOCATION => CallEvent::LocationService(Box::new(BerType::decode_ber(el, "locationService")?)),
-            MESSAGING => CallEvent::MessagingEvent(Box::new(BerType::decode_ber(el, "messagingEvent")?)),
-            MOBILE_SESSION => CallEvent::MobileSession(Box::new(BerType::decode_ber(el, "mobileSession")?)),
+            MOC => CallEvent::MobileOriginatedCall(boxed(el, MobileOriginatedCall::decode_fields)?),
+            MTC => CallEvent::MobileTerminatedCall(boxed(el, MobileTerminatedCall::decode_fields)?),
+            SUPPL_SERVICE => CallEvent::SupplServiceEvent(boxed(el, SupplServiceEvent::decode_fields)?),
+            SERVICE_CENTRE => CallEvent::ServiceCentreUsage(boxed(el, ServiceCentreUsage::decode_fields)?),
+            GPRS => CallEvent::GprsCall(boxed(el, GprsCall::decode_fields)?),
+            CONTENT => CallEvent::ContentTransaction(boxed(el, ContentTransaction::decode_fields)?),
+            LOCATION => CallEvent::LocationService(boxed(el, LocationService::decode_fields)?),
+            MESSAGING => CallEvent::MessagingEvent(boxed(el, MessagingEvent::decode_fields)?),
+            MOBILE_SESSION => CallEvent::MobileSession(boxed(el, MobileSession::decode_fields)?),
             n => CallEvent::Unknown(n),
         })
     }
