@@ -426,7 +426,7 @@ impl<'a> Reader<'a> {
 
     /// The next element, or `None` at the end.
     #[allow(clippy::should_implement_trait)]
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self) -> Result<Option<Element<'a>>, Error> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -435,6 +435,13 @@ impl<'a> Reader<'a> {
             self.pos += n;
             return Ok(Some(el));
         }
+        self.next_slow()
+    }
+
+    /// Everything but a short tag with a definite length: long forms, indefinite lengths,
+    /// end-of-contents markers, truncation.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<Option<Element<'a>>, Error> {
         if is_eoc(self.buf, self.pos) {
             return Err(Error::Malformed {
                 offset: self.base + self.pos as u64,
@@ -442,7 +449,7 @@ impl<'a> Reader<'a> {
                 reason: "end-of-contents marker inside a definite-length element",
             });
         }
-        let (el, n) = element_at(self.buf, self.pos, self.base, self.context)?;
+        let (el, n) = element_at_slow(self.buf, self.pos, self.base, self.context)?;
         self.pos += n;
         Ok(Some(el))
     }
@@ -495,7 +502,8 @@ pub fn decode_list<T: BerType>(
     field: &'static str,
     elem_tag: u32,
 ) -> Result<Vec<T>, Error> {
-    let mut out = Vec::new();
+    // Most TAP lists hold one element: start with room for exactly one.
+    let mut out = Vec::with_capacity(1);
     let mut r = el.children(field)?;
     while let Some(child) = r.next()? {
         if child.tag != Tag::app(elem_tag) {

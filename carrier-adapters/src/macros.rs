@@ -121,8 +121,9 @@ macro_rules! ber_choice {
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub enum $name {
             $( $(#[$vmeta])* $variant($vty), )*
-            /// An alternative added after the extension marker, by its application tag.
-            Unknown(u32),
+            /// An alternative added after the extension marker (or in a foreign class), by
+            /// its tag; re-encoded empty under the same tag.
+            Unknown($crate::ber::Tag),
         }
 
         impl $crate::ber::BerType for $name {
@@ -141,7 +142,7 @@ macro_rules! ber_choice {
                 let v = match (child.tag.class, child.tag.number) {
                     $( ($crate::ber::Class::Application, $vtag) =>
                         $name::$variant($crate::ber::BerType::decode_ber(&child, $vasn)?), )*
-                    (_, n) => $name::Unknown(n),
+                    _ => $name::Unknown(child.tag),
                 };
                 if let Some(extra) = children.next()? {
                     return Err($crate::error::Error::UnexpectedElement {
@@ -158,7 +159,7 @@ macro_rules! ber_choice {
                 match self {
                     $( $name::$variant(x) =>
                         $crate::ber::BerType::encode_ber(x, $crate::ber::Tag::app($vtag), w), )*
-                    $name::Unknown(n) => w.primitive($crate::ber::Tag::app(*n), &[]),
+                    $name::Unknown(t) => w.primitive(*t, &[]),
                 }
                 w.end(m);
             }

@@ -39,8 +39,9 @@ pub enum CallEvent {
     MessagingEvent(Box<MessagingEvent>),
     /// [APPLICATION 434].
     MobileSession(Box<MobileSession>),
-    /// A call event type added after TAP 3.12's extension marker (its tag number).
-    Unknown(u32),
+    /// A call event type added after TAP 3.12's extension marker (or in a foreign tag
+    /// class), by its tag; re-encoded empty under the same tag.
+    Unknown(Tag),
 }
 
 /// Tags of the `CallEventDetail` alternatives.
@@ -95,7 +96,7 @@ impl CallEvent {
             CallEvent::LocationService(_) => LOCATION,
             CallEvent::MessagingEvent(_) => MESSAGING,
             CallEvent::MobileSession(_) => MOBILE_SESSION,
-            CallEvent::Unknown(n) => *n,
+            CallEvent::Unknown(t) => t.number,
         }
     }
 
@@ -103,7 +104,7 @@ impl CallEvent {
     pub fn decode(el: &Element<'_>) -> Result<CallEvent, Error> {
         use event_tag::*;
         if el.tag.class != crate::ber::Class::Application {
-            return Ok(CallEvent::Unknown(el.tag.number));
+            return Ok(CallEvent::Unknown(el.tag));
         }
         /// Decodes straight into the box: no move of the event after decoding.
         fn boxed<T: Default>(
@@ -124,13 +125,16 @@ impl CallEvent {
             LOCATION => CallEvent::LocationService(boxed(el, LocationService::decode_fields)?),
             MESSAGING => CallEvent::MessagingEvent(boxed(el, MessagingEvent::decode_fields)?),
             MOBILE_SESSION => CallEvent::MobileSession(boxed(el, MobileSession::decode_fields)?),
-            n => CallEvent::Unknown(n),
+            _ => CallEvent::Unknown(el.tag),
         })
     }
 
     /// Encodes the event as one element.
     pub fn encode(&self, w: &mut Writer) {
-        let t = Tag::app(self.tag());
+        let t = match self {
+            CallEvent::Unknown(t) => *t,
+            _ => Tag::app(self.tag()),
+        };
         match self {
             CallEvent::MobileOriginatedCall(e) => e.encode_ber(t, w),
             CallEvent::MobileTerminatedCall(e) => e.encode_ber(t, w),

@@ -25,11 +25,14 @@ use crate::tap::model::{
     Notification,
 };
 
-/// A buffered window over a reader, tracking absolute offsets.
+/// A buffered window over a reader, tracking absolute offsets. `buf[start..end]` holds the
+/// unread bytes; the buffer is zero-filled only when it grows, and unread bytes are moved to
+/// its front only when it is full.
 pub(crate) struct Input<R> {
     reader: R,
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     base: u64,
     eof: bool,
 }
@@ -40,6 +43,7 @@ impl<R: Read> Input<R> {
             reader,
             buf: Vec::new(),
             start: 0,
+            end: 0,
             base: 0,
             eof: false,
         }
@@ -51,12 +55,12 @@ impl<R: Read> Input<R> {
     }
 
     pub(crate) fn window(&self) -> &[u8] {
-        &self.buf[self.start..]
+        &self.buf[self.start..self.end]
     }
 
     pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
-        debug_assert!(self.start <= self.buf.len());
+        debug_assert!(self.start <= self.end);
     }
 
     /// Reads one more chunk. Returns false at end of input.
@@ -64,27 +68,30 @@ impl<R: Read> Input<R> {
         if self.eof {
             return Ok(false);
         }
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.base += self.start as u64;
-            self.start = 0;
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.base += self.start as u64;
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < READ_CHUNK_BYTES / 2 {
+                self.buf.resize(self.buf.len() + READ_CHUNK_BYTES, 0);
+            }
         }
-        let old = self.buf.len();
-        self.buf.resize(old + READ_CHUNK_BYTES, 0);
         let n = loop {
-            match self.reader.read(&mut self.buf[old..]) {
+            match self.reader.read(&mut self.buf[self.end..]) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.buf.truncate(old);
                     return Err(Error::Io {
-                        offset: self.base + old as u64,
+                        offset: self.base + self.end as u64,
                         message: e.to_string(),
                     });
                 }
             }
         };
-        self.buf.truncate(old + n);
+        self.end += n;
         if n == 0 {
             self.eof = true;
         }
@@ -380,7 +387,7 @@ impl<R: Read> TapStream<R> {
     pub fn last_event_bytes(&self) -> Option<&[u8]> {
         let (off, len) = self.last?;
         let rel = usize::try_from(off.checked_sub(self.input.base)?).ok()?;
-        self.input.buf.get(rel..rel + len)
+        self.input.buf[..self.input.end].get(rel..rel + len)
     }
 
     /// Reads child elements of the transfer batch until the call event list opens.
