@@ -1,0 +1,77 @@
+//! Every bound of the consensus crate, in one place. Nothing here is tuned by timing tests:
+//! the numbers come from message-size arithmetic and from the benchmark.
+
+/// Largest command (one Raft entry's data) a client may propose. A settlement batch of the
+/// largest allowed size (settlement's `RECORDS_PER_BATCH_MAX` records of a few hundred bytes)
+/// fits with room to spare; anything larger is refused before it reaches Raft.
+pub const ENTRY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Largest Raft message the driver asks raft-rs to build (`max_size_per_msg`): append
+/// messages are cut at this size, so one gRPC frame stays well under [`GRPC_FRAME_BYTES_MAX`].
+pub const RAFT_MESSAGE_BYTES_MAX: u64 = 4 * 1024 * 1024;
+
+/// Append messages in flight to one follower (`max_inflight_msgs`).
+pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
+
+/// Bytes of proposed but uncommitted entries the leader accepts (`max_uncommitted_size`);
+/// beyond this raft-rs drops proposals and clients are told to retry.
+pub const UNCOMMITTED_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Bytes of committed entries handed to the state machine per ready (`max_committed_size_per_ready`).
+pub const COMMITTED_BYTES_PER_READY_MAX: u64 = 64 * 1024 * 1024;
+
+/// Proposals waiting for their outcome on one node.
+pub const PENDING_PROPOSALS_MAX: usize = 16 * 1024;
+
+/// Bytes of proposals waiting for their outcome on one node.
+pub const PENDING_PROPOSAL_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// Read-index requests waiting on one node.
+pub const PENDING_READS_MAX: usize = 16 * 1024;
+
+/// Messages in a node's mailbox (client requests, inbound Raft traffic). A full mailbox
+/// answers clients `Busy` and drops inbound Raft messages (Raft retransmits).
+pub const MAILBOX_MESSAGES_MAX: usize = 64 * 1024;
+
+/// Mailbox messages the driver handles before it runs the ready loop again, so a flood of
+/// requests cannot starve ticks, persistence and replies.
+pub const MAILBOX_DRAIN_PER_LOOP_MAX: usize = 4096;
+
+/// Outbound messages queued per peer in a transport before new ones are dropped.
+pub const PEER_QUEUE_MESSAGES_MAX: usize = 4096;
+
+/// Largest gRPC frame a node sends or accepts.
+pub const GRPC_FRAME_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Target size of one snapshot chunk on the wire.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Snapshot chunks in flight (queued in the transport) per outgoing snapshot: the sender
+/// waits for the queue to drain below this before it reads the next chunk.
+pub const SNAPSHOT_CHUNKS_IN_FLIGHT_MAX: usize = 64;
+
+/// How long a generated snapshot (and the RocksDB snapshot pinning its data) is kept for
+/// peers that have not fetched it yet, in ticks of the driver.
+pub const SNAPSHOT_SOURCE_IDLE_TICKS_MAX: u64 = 600;
+
+/// Log entries kept behind the applied index after compaction, so a briefly lagging
+/// follower catches up from the log instead of by snapshot.
+pub const LOG_RETAIN_ENTRIES: u64 = 1024;
+
+/// Applied entries between two log compactions.
+pub const LOG_COMPACT_INTERVAL_ENTRIES: u64 = 4096;
+
+/// Peer addresses (and membership changes) carried in one conf change context.
+pub const PEERS_MAX: usize = 64;
+
+/// Longest peer address accepted in a conf change context.
+pub const PEER_ADDRESS_BYTES_MAX: usize = 256;
+
+/// First reconnect delay of a gRPC peer stream, in milliseconds; doubled per failure.
+pub const RECONNECT_BACKOFF_MIN_MS: u64 = 50;
+
+/// Longest reconnect delay of a gRPC peer stream, in milliseconds.
+pub const RECONNECT_BACKOFF_MAX_MS: u64 = 5_000;
+
+/// Connect timeout of a gRPC peer stream, in milliseconds.
+pub const CONNECT_TIMEOUT_MS: u64 = 3_000;

@@ -1,0 +1,151 @@
+//! The RocksDB instance holding a node's log, metadata and state.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Options};
+
+use crate::error::{ConsensusError, Result};
+use crate::storage::{RocksLogStore, RocksStateStore};
+
+pub(crate) const CF_LOG: &str = "raft_log";
+pub(crate) const CF_META: &str = "raft_meta";
+const CF_STATE_A: &str = "state_a";
+const CF_STATE_B: &str = "state_b";
+
+pub(crate) const KEY_ACTIVE_STATE: &[u8] = b"active_state";
+
+/// One of the two state column families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateSlot {
+    /// `state_a` (the active one of a fresh node).
+    A,
+    /// `state_b`.
+    B,
+}
+
+impl StateSlot {
+    pub(crate) fn cf_name(self) -> &'static str {
+        match self {
+            StateSlot::A => CF_STATE_A,
+            StateSlot::B => CF_STATE_B,
+        }
+    }
+
+    /// The other slot.
+    pub fn other(self) -> StateSlot {
+        match self {
+            StateSlot::A => StateSlot::B,
+            StateSlot::B => StateSlot::A,
+        }
+    }
+
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            StateSlot::A => 0,
+            StateSlot::B => 1,
+        }
+    }
+
+    pub(crate) fn from_byte(b: &[u8]) -> Result<StateSlot> {
+        match b {
+            [0] => Ok(StateSlot::A),
+            [1] => Ok(StateSlot::B),
+            _ => Err(ConsensusError::Corrupt {
+                what: "active state flag",
+                reason: format!("{b:?}"),
+            }),
+        }
+    }
+}
+
+/// A node's RocksDB: open it once, then take its log store and state stores.
+#[derive(Clone)]
+pub struct RocksEngine {
+    db: Arc<DB>,
+    path: PathBuf,
+    sync: bool,
+}
+
+impl std::fmt::Debug for RocksEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksEngine")
+            .field("path", &self.path)
+            .field("sync", &self.sync)
+            .finish()
+    }
+}
+
+impl RocksEngine {
+    /// Opens (creating if needed) the database at `path`. With `sync`, log appends and hard
+    /// state writes wait for the WAL fsync; turn it off only for tests that do not crash
+    /// the machine.
+    pub fn open(path: impl AsRef<Path>, sync: bool) -> Result<RocksEngine> {
+        let path = path.as_ref().to_path_buf();
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        let mut state_opts = Options::default();
+        state_opts.set_compression_type(DBCompressionType::Lz4);
+        let mut log_opts = Options::default();
+        // Entries are read back soon after they are written and deleted by compaction; not
+        // compressing them saves CPU on the hot path.
+        log_opts.set_compression_type(DBCompressionType::None);
+        let cfs = vec![
+            ColumnFamilyDescriptor::new(CF_LOG, log_opts),
+            ColumnFamilyDescriptor::new(CF_META, Options::default()),
+            ColumnFamilyDescriptor::new(CF_STATE_A, state_opts.clone()),
+            ColumnFamilyDescriptor::new(CF_STATE_B, state_opts),
+        ];
+        let db =
+            DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| ConsensusError::storage("open", e))?;
+        Ok(RocksEngine {
+            db: Arc::new(db),
+            path,
+            sync,
+        })
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when log writes are synced.
+    pub fn sync(&self) -> bool {
+        self.sync
+    }
+
+    pub(crate) fn db(&self) -> &Arc<DB> {
+        &self.db
+    }
+
+    /// The state slot the state machine reads and writes.
+    pub fn active_slot(&self) -> Result<StateSlot> {
+        let cf = self.db.cf_handle(CF_META).expect("meta column family exists");
+        match self
+            .db
+            .get_cf(cf, KEY_ACTIVE_STATE)
+            .map_err(|e| ConsensusError::storage("read active state flag", e))?
+        {
+            None => Ok(StateSlot::A),
+            Some(b) => StateSlot::from_byte(&b),
+        }
+    }
+
+    /// The log store.
+    pub fn log_store(&self) -> Result<RocksLogStore> {
+        RocksLogStore::open(self.db.clone(), self.sync)
+    }
+
+    /// The active state store (what the state machine is opened over).
+    pub fn state_store(&self) -> Result<RocksStateStore> {
+        Ok(RocksStateStore::new(self.db.clone(), self.active_slot()?))
+    }
+
+    /// The store over a given slot (the inactive one receives snapshots).
+    pub fn slot_store(&self, slot: StateSlot) -> RocksStateStore {
+        RocksStateStore::new(self.db.clone(), slot)
+    }
+}

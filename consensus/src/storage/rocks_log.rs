@@ -1,0 +1,344 @@
+//! The RocksDB log store.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use protobuf::Message as _;
+use raft::prelude::{Entry, HardState, SnapshotMetadata};
+use rocksdb::{DB, ReadOptions, WriteBatch, WriteOptions};
+
+use crate::error::{ConsensusError, Result};
+use crate::storage::engine::{CF_LOG, CF_META, KEY_ACTIVE_STATE};
+use crate::storage::log::{check_append, limit_entries};
+use crate::storage::{LogStore, Membership, StateSlot};
+
+const KEY_HARD_STATE: &[u8] = b"hard_state";
+const KEY_MEMBERSHIP: &[u8] = b"membership";
+const KEY_SNAPSHOT_POINT: &[u8] = b"snapshot_point";
+
+fn log_key(index: u64) -> [u8; 8] {
+    index.to_be_bytes()
+}
+
+fn corrupt(what: &'static str, e: impl std::fmt::Display) -> ConsensusError {
+    ConsensusError::Corrupt {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// The Raft log in the `raft_log` column family and its metadata in `raft_meta`.
+///
+/// Hard state, membership and snapshot point are cached in memory, as are the terms of the
+/// held entries (8 bytes each: raft-rs asks for terms far more often than for entries).
+pub struct RocksLogStore {
+    db: Arc<DB>,
+    sync: bool,
+    hard_state: HardState,
+    membership: Membership,
+    snapshot_point: (u64, u64),
+    /// Terms of entries `snapshot_point.0 + 1 ..= last_index`.
+    terms: VecDeque<u64>,
+}
+
+impl std::fmt::Debug for RocksLogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksLogStore")
+            .field("snapshot_point", &self.snapshot_point)
+            .field("last_index", &self.last_index())
+            .finish()
+    }
+}
+
+impl RocksLogStore {
+    pub(crate) fn open(db: Arc<DB>, sync: bool) -> Result<RocksLogStore> {
+        let meta = db.cf_handle(CF_META).expect("meta column family exists");
+        let get = |k: &[u8]| {
+            db.get_cf(meta, k)
+                .map_err(|e| ConsensusError::storage("read raft meta", e))
+        };
+        let mut hard_state = HardState::default();
+        if let Some(b) = get(KEY_HARD_STATE)? {
+            hard_state
+                .merge_from_bytes(&b)
+                .map_err(|e| corrupt("hard state", e))?;
+        }
+        let membership = match get(KEY_MEMBERSHIP)? {
+            Some(b) => Membership::decode(&b)?,
+            None => Membership::default(),
+        };
+        let snapshot_point = match get(KEY_SNAPSHOT_POINT)? {
+            Some(b) if b.len() == 16 => (
+                u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+                u64::from_be_bytes(b[8..].try_into().expect("8 bytes")),
+            ),
+            Some(b) => return Err(corrupt("snapshot point", format!("{} bytes", b.len()))),
+            None => (0, 0),
+        };
+        let mut terms = VecDeque::new();
+        {
+            let log = db.cf_handle(CF_LOG).expect("log column family exists");
+            let mut it = db.raw_iterator_cf(log);
+            it.seek(log_key(snapshot_point.0 + 1));
+            let mut expect = snapshot_point.0 + 1;
+            while it.valid() {
+                let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                    break;
+                };
+                let index = u64::from_be_bytes(k.try_into().map_err(|_| corrupt("log key", "not 8 bytes"))?);
+                if index != expect {
+                    return Err(corrupt(
+                        "raft log",
+                        format!("entry {index} where {expect} was expected"),
+                    ));
+                }
+                let e = Entry::parse_from_bytes(v).map_err(|e| corrupt("log entry", e))?;
+                terms.push_back(e.term);
+                expect += 1;
+                it.next();
+            }
+            it.status()
+                .map_err(|e| ConsensusError::storage("scan raft log", e))?;
+        }
+        Ok(RocksLogStore {
+            db,
+            sync,
+            hard_state,
+            membership,
+            snapshot_point,
+            terms,
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn write(&self, batch: WriteBatch, sync: bool, op: &'static str) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync && self.sync);
+        self.db
+            .write_opt(batch, &wo)
+            .map_err(|e| ConsensusError::storage(op, e))
+    }
+
+    fn put_snapshot_point(&self, b: &mut WriteBatch, point: (u64, u64)) {
+        let mut v = point.0.to_be_bytes().to_vec();
+        v.extend_from_slice(&point.1.to_be_bytes());
+        b.put_cf(self.cf(CF_META), KEY_SNAPSHOT_POINT, v);
+    }
+
+    /// Installs a received snapshot in one synced batch: the snapshot point, hard state and
+    /// membership of [`LogStore::apply_snapshot`], every log entry removed, and the active
+    /// state flag flipped to `slot` (which holds the snapshot's state). This one batch is the
+    /// installation's commit point.
+    pub fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetadata,
+        membership: &Membership,
+        slot: StateSlot,
+    ) -> Result<()> {
+        let mut b = self.snapshot_batch(meta, membership);
+        b.put_cf(self.cf(CF_META), KEY_ACTIVE_STATE, [slot.to_byte()]);
+        self.write(b, true, "install snapshot")?;
+        self.after_snapshot(meta, membership);
+        Ok(())
+    }
+
+    fn snapshot_batch(&self, meta: &SnapshotMetadata, membership: &Membership) -> WriteBatch {
+        let mut b = WriteBatch::default();
+        b.delete_range_cf(self.cf(CF_LOG), log_key(0), log_key(u64::MAX));
+        self.put_snapshot_point(&mut b, (meta.index, meta.term));
+        let mut hs = self.hard_state.clone();
+        hs.commit = hs.commit.max(meta.index);
+        hs.term = hs.term.max(meta.term);
+        b.put_cf(
+            self.cf(CF_META),
+            KEY_HARD_STATE,
+            hs.write_to_bytes().expect("encoding a HardState cannot fail"),
+        );
+        b.put_cf(self.cf(CF_META), KEY_MEMBERSHIP, membership.encode());
+        b
+    }
+
+    fn after_snapshot(&mut self, meta: &SnapshotMetadata, membership: &Membership) {
+        self.terms.clear();
+        self.snapshot_point = (meta.index, meta.term);
+        self.hard_state.commit = self.hard_state.commit.max(meta.index);
+        self.hard_state.term = self.hard_state.term.max(meta.term);
+        self.membership = membership.clone();
+    }
+}
+
+impl LogStore for RocksLogStore {
+    fn hard_state(&self) -> HardState {
+        self.hard_state.clone()
+    }
+
+    fn membership(&self) -> Membership {
+        self.membership.clone()
+    }
+
+    fn snapshot_point(&self) -> (u64, u64) {
+        self.snapshot_point
+    }
+
+    fn last_index(&self) -> u64 {
+        self.snapshot_point.0 + self.terms.len() as u64
+    }
+
+    fn term(&self, index: u64) -> Option<u64> {
+        if index == self.snapshot_point.0 {
+            return Some(self.snapshot_point.1);
+        }
+        if index < self.first_index() || index > self.last_index() {
+            return None;
+        }
+        self.terms.get((index - self.first_index()) as usize).copied()
+    }
+
+    fn entries(&self, low: u64, high: u64, max_bytes: Option<u64>) -> Result<Vec<Entry>> {
+        assert!(
+            low >= self.first_index() && high <= self.last_index() + 1 && low <= high,
+            "entries [{low}, {high}) outside the held range [{}, {}]",
+            self.first_index(),
+            self.last_index()
+        );
+        let mut out = Vec::with_capacity((high - low).min(1024) as usize);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(log_key(high).to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(CF_LOG), ro);
+        it.seek(log_key(low));
+        let mut bytes = 0u64;
+        let mut expect = low;
+        while it.valid() {
+            let v = it.value().expect("valid iterator has a value");
+            let e = Entry::parse_from_bytes(v).map_err(|e| corrupt("log entry", e))?;
+            if e.index != expect {
+                return Err(corrupt(
+                    "raft log",
+                    format!("entry {} where {expect} was expected", e.index),
+                ));
+            }
+            bytes += u64::from(e.compute_size());
+            let over = max_bytes.is_some_and(|m| bytes > m);
+            if over && !out.is_empty() {
+                break;
+            }
+            out.push(e);
+            expect += 1;
+            if over {
+                break;
+            }
+            it.next();
+        }
+        it.status()
+            .map_err(|e| ConsensusError::storage("read raft log", e))?;
+        if max_bytes.is_none() && out.len() as u64 != high - low {
+            return Err(corrupt(
+                "raft log",
+                format!("entries [{low}, {high}) missing from {expect}"),
+            ));
+        }
+        limit_entries(&mut out, max_bytes);
+        Ok(out)
+    }
+
+    fn append(&mut self, entries: &[Entry], hard_state: Option<&HardState>, sync: bool) -> Result<()> {
+        check_append(self.first_index(), self.last_index(), entries);
+        let mut b = WriteBatch::default();
+        if let Some(first) = entries.first() {
+            let last = self.last_index();
+            let new_last = entries.last().expect("non-empty").index;
+            if first.index <= last && new_last < last {
+                // Entries after the new last one belong to a deposed leader's log.
+                b.delete_range_cf(self.cf(CF_LOG), log_key(new_last + 1), log_key(last + 1));
+            }
+            for e in entries {
+                b.put_cf(
+                    self.cf(CF_LOG),
+                    log_key(e.index),
+                    e.write_to_bytes().expect("encoding an Entry cannot fail"),
+                );
+            }
+        }
+        if let Some(hs) = hard_state {
+            b.put_cf(
+                self.cf(CF_META),
+                KEY_HARD_STATE,
+                hs.write_to_bytes().expect("encoding a HardState cannot fail"),
+            );
+        }
+        self.write(b, sync, "append raft log")?;
+        if let Some(first) = entries.first() {
+            let keep = (first.index - self.first_index()) as usize;
+            self.terms.truncate(keep);
+            self.terms.extend(entries.iter().map(|e| e.term));
+        }
+        if let Some(hs) = hard_state {
+            self.hard_state = hs.clone();
+        }
+        Ok(())
+    }
+
+    fn set_membership(&mut self, membership: &Membership) -> Result<()> {
+        let mut b = WriteBatch::default();
+        b.put_cf(self.cf(CF_META), KEY_MEMBERSHIP, membership.encode());
+        // Synced: a node must not forget a configuration it acted on.
+        self.write(b, true, "write membership")?;
+        self.membership = membership.clone();
+        Ok(())
+    }
+
+    fn compact(&mut self, index: u64) -> Result<()> {
+        if index <= self.snapshot_point.0 {
+            return Ok(());
+        }
+        let term = self
+            .term(index)
+            .unwrap_or_else(|| panic!("compact to {index} beyond the last index {}", self.last_index()));
+        let mut b = WriteBatch::default();
+        b.delete_range_cf(self.cf(CF_LOG), log_key(self.first_index()), log_key(index + 1));
+        self.put_snapshot_point(&mut b, (index, term));
+        self.write(b, false, "compact raft log")?;
+        let drop = (index + 1 - self.first_index()) as usize;
+        self.terms.drain(..drop);
+        self.snapshot_point = (index, term);
+        Ok(())
+    }
+
+    fn apply_snapshot(&mut self, meta: &SnapshotMetadata, membership: &Membership) -> Result<()> {
+        let b = self.snapshot_batch(meta, membership);
+        self.write(b, true, "apply snapshot")?;
+        self.after_snapshot(meta, membership);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{RocksEngine, conformance};
+
+    #[test]
+    fn rocks_log_store_passes_the_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        conformance::run(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = RocksEngine::open(dir.path(), true).unwrap();
+                let path = dir.path().to_path_buf();
+                dirs.borrow_mut().push((dir, path));
+                engine.log_store().unwrap()
+            },
+            |store| {
+                // Reopen the database from disk: every cached field must come back.
+                let path = dirs.borrow().last().unwrap().1.clone();
+                drop(store);
+                RocksEngine::open(&path, true).unwrap().log_store().unwrap()
+            },
+        );
+    }
+}

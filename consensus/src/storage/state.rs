@@ -1,0 +1,202 @@
+//! The state machine's storage: a settlement [`Store`] over one state column family.
+
+use std::sync::Arc;
+
+use rocksdb::{DB, ReadOptions, SnapshotWithThreadMode, WriteBatch as RocksBatch, WriteOptions};
+use settlement::error::StoreError;
+use settlement::store::{ReadStore, Store, WriteBatch, WriteOp};
+
+use crate::storage::StateSlot;
+
+fn store_error(op: &str, e: rocksdb::Error) -> StoreError {
+    StoreError {
+        message: format!("rocksdb {op}: {e}"),
+    }
+}
+
+/// [`Store`] over one state column family. Each [`Store::write`] is one RocksDB write batch:
+/// atomic, so the settlement machine's state change and applied index land together.
+#[derive(Clone)]
+pub struct RocksStateStore {
+    db: Arc<DB>,
+    slot: StateSlot,
+}
+
+impl std::fmt::Debug for RocksStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStateStore")
+            .field("slot", &self.slot)
+            .finish()
+    }
+}
+
+impl RocksStateStore {
+    pub(crate) fn new(db: Arc<DB>, slot: StateSlot) -> Self {
+        RocksStateStore { db, slot }
+    }
+
+    /// The slot this store writes.
+    pub fn slot(&self) -> StateSlot {
+        self.slot
+    }
+
+    fn cf(&self) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(self.slot.cf_name())
+            .expect("state column families are created at open")
+    }
+
+    /// A point-in-time view of this store (a RocksDB snapshot) for building a snapshot.
+    pub fn view(&self) -> RocksStateView<'_> {
+        RocksStateView {
+            snap: self.db.snapshot(),
+            store: self,
+        }
+    }
+}
+
+fn scan_iter(
+    mut it: rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+    start: &[u8],
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    it.seek(start);
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            break;
+        };
+        if !visit(k, v) {
+            return Ok(());
+        }
+        it.next();
+    }
+    it.status().map_err(|e| store_error("scan", e))
+}
+
+fn read_opts(end: Option<&[u8]>) -> ReadOptions {
+    let mut ro = ReadOptions::default();
+    if let Some(e) = end {
+        ro.set_iterate_upper_bound(e.to_vec());
+    }
+    ro
+}
+
+impl ReadStore for RocksStateStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .get_pinned_cf(self.cf(), key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| store_error("get", e))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if end.is_some_and(|e| e <= start) {
+            return Ok(());
+        }
+        scan_iter(
+            self.db.raw_iterator_cf_opt(self.cf(), read_opts(end)),
+            start,
+            visit,
+        )
+    }
+}
+
+impl Store for RocksStateStore {
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        let cf = self.cf();
+        let mut b = RocksBatch::default();
+        for op in batch.into_ops() {
+            match op {
+                WriteOp::Put(k, v) => b.put_cf(cf, k, v),
+                WriteOp::Delete(k) => b.delete_cf(cf, k),
+                WriteOp::DeleteRange(s, e) => {
+                    if s < e {
+                        b.delete_range_cf(cf, s, e)
+                    }
+                }
+            }
+        }
+        // Not synced: see the storage module docs (a later synced log write makes it
+        // durable, and a lost state write is replayed from the log).
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.db.write_opt(b, &wo).map_err(|e| store_error("write", e))
+    }
+}
+
+/// A point-in-time view of a state store: what a snapshot is built from.
+pub struct RocksStateView<'a> {
+    snap: SnapshotWithThreadMode<'a, DB>,
+    store: &'a RocksStateStore,
+}
+
+impl ReadStore for RocksStateView<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.snap
+            .get_cf(self.store.cf(), key)
+            .map_err(|e| store_error("snapshot get", e))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if end.is_some_and(|e| e <= start) {
+            return Ok(());
+        }
+        scan_iter(
+            self.snap.raw_iterator_cf_opt(self.store.cf(), read_opts(end)),
+            start,
+            visit,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::RocksEngine;
+
+    #[test]
+    fn rocks_state_store_passes_the_settlement_conformance_suite() {
+        let dirs = std::cell::RefCell::new(Vec::new());
+        settlement::store::conformance::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let engine = RocksEngine::open(dir.path(), false).unwrap();
+            dirs.borrow_mut().push(dir);
+            engine.state_store().unwrap()
+        });
+    }
+
+    #[test]
+    fn a_view_does_not_see_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut s = engine.state_store().unwrap();
+        let mut b = WriteBatch::new();
+        b.put(b"k".to_vec(), b"1".to_vec());
+        s.write(b).unwrap();
+        let reader = s.clone();
+        let view = reader.view();
+        let mut b = WriteBatch::new();
+        b.put(b"k".to_vec(), b"2".to_vec());
+        b.put(b"l".to_vec(), b"3".to_vec());
+        s.write(b).unwrap();
+        assert_eq!(view.get(b"k").unwrap(), Some(b"1".to_vec()));
+        let mut n = 0;
+        view.scan(b"", None, &mut |_, _| {
+            n += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(n, 1, "the view is point-in-time");
+        assert_eq!(s.get(b"l").unwrap(), Some(b"3".to_vec()));
+    }
+}
