@@ -626,6 +626,67 @@ pub enum FatalGroup {
     Audit(AuditControlInfo, Vec<ErrorDetail>),
 }
 
+/// Fatal returns for a TAP file our validation rejected: its fatal findings grouped by the
+/// group they concern (TD.32 returns the group in error with its error details).
+pub fn fatal_inputs_from_report(
+    file_sequence_number: u32,
+    header: &crate::tap::BatchHeader,
+    audit: Option<&AuditControlInfo>,
+    diagnostics: &[Diagnostic],
+) -> Vec<FatalInput> {
+    use crate::tap::group_tag::*;
+    let mut by_group: std::collections::BTreeMap<u32, Vec<ErrorDetail>> = std::collections::BTreeMap::new();
+    for d in diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::diagnostic::Severity::Fatal)
+    {
+        let group = d.path.get(1).copied().unwrap_or(TRANSFER_BATCH);
+        by_group.entry(group).or_default().push(error_detail(d));
+    }
+    by_group
+        .into_iter()
+        .map(|(group, errors)| {
+            let g = match group {
+                BATCH_CONTROL_INFO => header
+                    .batch_control_info
+                    .clone()
+                    .map(|b| FatalGroup::BatchControl(b, errors.clone())),
+                ACCOUNTING_INFO => header
+                    .accounting_info
+                    .clone()
+                    .map(|a| FatalGroup::Accounting(a, errors.clone())),
+                NETWORK_INFO => header
+                    .network_info
+                    .clone()
+                    .map(|n| FatalGroup::Network(n, errors.clone())),
+                AUDIT_CONTROL_INFO => audit.cloned().map(|a| FatalGroup::Audit(a, errors.clone())),
+                _ => None,
+            };
+            FatalInput {
+                file_sequence_number,
+                group: g.unwrap_or(FatalGroup::TransferBatch(errors)),
+            }
+        })
+        .collect()
+}
+
+/// A fatal return for a TAP file the settlement machine rejected as a whole (a batch-level
+/// [`ErrorCode`]).
+pub fn fatal_input_for_rejection(file_sequence_number: u32, code: ErrorCode) -> FatalInput {
+    let (item, number) = code.td57();
+    let mut path = vec![crate::tap::group_tag::TRANSFER_BATCH];
+    path.extend(item_tag(item));
+    FatalInput {
+        file_sequence_number,
+        group: FatalGroup::TransferBatch(vec![error_detail(&Diagnostic::fatal(
+            number,
+            "transferBatch",
+            &path,
+            String::new(),
+        ))]),
+    }
+}
+
 /// Builds a return batch: fatal returns first, then severe returns, with the RAP audit
 /// (TD.32: `returnDetailsCount` counts every return detail; `totalSevereReturnValue` sums the
 /// returned events' charges as TAP's `totalCharge` counts them; `totalSevereReturnTax` their

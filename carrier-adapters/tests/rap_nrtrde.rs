@@ -277,3 +277,50 @@ fn nrtrde_decode_errors() {
         Err(Error::Record { record_index: 0, .. })
     ));
 }
+
+#[test]
+fn fatal_returns_from_a_validation_report_and_from_settlement() {
+    use carrier_adapters::tap::ingest::ingest;
+    use carrier_adapters::tap::validate::ValidationContext;
+    use carrier_adapters::tap::{DataInterChange, decode};
+    let bytes = common::mutated_tap();
+    let report = ingest(&bytes, &ValidationContext::default()).unwrap().report;
+    let DataInterChange::TransferBatch(tb) = decode(&bytes).unwrap() else {
+        panic!()
+    };
+    let fatal = rap::fatal_inputs_from_report(
+        2,
+        &tb.header(),
+        tb.audit_control_info.as_ref(),
+        &report.diagnostics,
+    );
+    assert_eq!(fatal.len(), 1);
+    assert!(matches!(&fatal[0].group, rap::FatalGroup::Audit(_, e) if e[0].error_code == Some(100)));
+    // A header problem returns the batch control information.
+    let mut h = tb.header();
+    h.batch_control_info.as_mut().unwrap().release_version_number = Some(9);
+    let mut tb2 = tb.clone();
+    tb2.batch_control_info = h.batch_control_info.clone();
+    let r2 = ingest(
+        &carrier_adapters::tap::encode(&DataInterChange::TransferBatch(tb2)),
+        &ValidationContext::default(),
+    )
+    .unwrap()
+    .report;
+    let fatal = rap::fatal_inputs_from_report(2, &h, None, &r2.diagnostics);
+    assert!(
+        fatal
+            .iter()
+            .any(|f| matches!(&f.group, rap::FatalGroup::BatchControl(..)))
+    );
+    assert!(
+        fatal
+            .iter()
+            .any(|f| matches!(&f.group, rap::FatalGroup::TransferBatch(..))),
+        "audit group absent: returned on the batch"
+    );
+    let s = rap::fatal_input_for_rejection(7, ErrorCode::RecipientUnknown);
+    let rb = rap::build_return_batch(&common::rap_header(), vec![s], vec![]).unwrap();
+    let rb2 = rap::decode(&rap::encode(&RapFile::ReturnBatch(rb.clone()))).unwrap();
+    assert_eq!(rb2, RapFile::ReturnBatch(rb));
+}
