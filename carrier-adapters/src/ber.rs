@@ -471,6 +471,13 @@ pub trait BerType: Sized {
         *slot = Some(Self::decode_ber(el, field)?);
         Ok(())
     }
+    /// Decodes one more element of a list (types with large values override this to decode
+    /// in place).
+    #[inline]
+    fn decode_push(list: &mut Vec<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        list.push(Self::decode_ber(el, field)?);
+        Ok(())
+    }
     /// Encodes as one element tagged `tag`.
     fn encode_ber(&self, tag: Tag, w: &mut Writer);
 }
@@ -513,7 +520,7 @@ pub fn decode_list<T: BerType>(
                 found: describe(&child),
             });
         }
-        out.push(T::decode_ber(&child, field)?);
+        T::decode_push(&mut out, &child, field)?;
     }
     Ok(out)
 }

@@ -64,6 +64,17 @@ macro_rules! ber_sequence {
                 slot.insert(Self::default()).decode_fields(el)
             }
 
+            #[inline]
+            fn decode_push(
+                list: &mut Vec<Self>,
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<(), $crate::error::Error> {
+                list.push(Self::default());
+                let last = list.last_mut().expect("just pushed");
+                last.decode_fields(el)
+            }
+
             fn encode_ber(&self, tag: $crate::ber::Tag, w: &mut $crate::ber::Writer) {
                 let m = w.begin(tag);
                 $( ber_field!(@encode $kind, self.$field, w, $ftag $(, $etag)?); )*
