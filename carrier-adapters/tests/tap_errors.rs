@@ -291,3 +291,105 @@ fn octets_in_events_survive_unchanged() {
     ));
     let _ = Octets::from("x");
 }
+
+/// A reader that produces a TAP file of `n` copies of one call event without ever holding
+/// the file: indefinite-length batch and list, as a producer streaming to disk would write.
+struct Synthetic {
+    head: Vec<u8>,
+    event: Vec<u8>,
+    tail: Vec<u8>,
+    n: u64,
+    emitted: u64,
+    pos: usize,
+    stage: u8,
+}
+
+impl std::io::Read for Synthetic {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let src: &[u8] = match self.stage {
+                0 => &self.head,
+                1 if self.emitted < self.n => &self.event,
+                1 => {
+                    self.stage = 2;
+                    self.pos = 0;
+                    continue;
+                }
+                2 => &self.tail,
+                _ => return Ok(0),
+            };
+            if self.pos == src.len() {
+                self.pos = 0;
+                match self.stage {
+                    0 => self.stage = 1,
+                    1 => self.emitted += 1,
+                    _ => self.stage = 3,
+                }
+                continue;
+            }
+            let k = buf.len().min(src.len() - self.pos);
+            buf[..k].copy_from_slice(&src[self.pos..self.pos + k]);
+            self.pos += k;
+            return Ok(k);
+        }
+    }
+}
+
+#[test]
+fn memory_stays_bounded_however_long_the_file() {
+    use carrier_adapters::ber::BerType;
+    let tb = common::clean_batch();
+    let mut head = vec![0x61, 0x80];
+    let mut w = Writer::new();
+    tb.batch_control_info
+        .clone()
+        .unwrap()
+        .encode_ber(Tag::app(4), &mut w);
+    tb.accounting_info
+        .clone()
+        .unwrap()
+        .encode_ber(Tag::app(5), &mut w);
+    tb.network_info.clone().unwrap().encode_ber(Tag::app(6), &mut w);
+    head.extend_from_slice(w.as_bytes());
+    head.extend_from_slice(&[0x63, 0x80]);
+    let event = tb.call_event_details[0].to_bytes();
+    let n = 50_000u64;
+    let mut audit = tb.audit_control_info.clone().unwrap();
+    audit.call_event_details_count = Some(n as i64);
+    let mut tail = vec![0, 0];
+    let mut aw = Writer::new();
+    audit.encode_ber(Tag::app(15), &mut aw);
+    tail.extend_from_slice(aw.as_bytes());
+    tail.extend_from_slice(&[0, 0]);
+    let total = head.len() as u64 + n * event.len() as u64 + tail.len() as u64;
+    let input = Synthetic {
+        head,
+        event,
+        tail,
+        n,
+        emitted: 0,
+        pos: 0,
+        stage: 0,
+    };
+    let Ok(Opened::TransferBatch(mut s)) = open(input) else {
+        panic!()
+    };
+    let mut count = 0u64;
+    let mut peak = 0usize;
+    while let Some(e) = s.next() {
+        e.unwrap();
+        count += 1;
+        peak = peak.max(s.buffered_bytes());
+    }
+    let t = s.finish().unwrap();
+    assert_eq!(count, n);
+    assert_eq!(t.file_bytes, total);
+    assert_eq!(
+        t.audit_control_info.unwrap().call_event_details_count,
+        Some(n as i64)
+    );
+    assert!(
+        peak <= 4 * carrier_adapters::limits::READ_CHUNK_BYTES,
+        "{peak} bytes buffered for a {total}-byte file"
+    );
+}

@@ -382,6 +382,12 @@ impl<R: Read> TapStream<R> {
         &self.header
     }
 
+    /// Bytes the decoder holds in memory right now (its read buffer): bounded by the largest
+    /// element plus one read chunk, whatever the file size.
+    pub fn buffered_bytes(&self) -> usize {
+        self.input.buf.len()
+    }
+
     /// The encoded bytes of the event last returned by the iterator (for returning it
     /// verbatim in RAP). Valid until the next call to `next`.
     pub fn last_event_bytes(&self) -> Option<&[u8]> {
