@@ -176,3 +176,105 @@ fn large_files_become_file_parts_with_the_same_keys_both_ways() {
     assert_eq!(n, 0);
     assert_eq!(r.verdict, carrier_adapters::diagnostic::Verdict::Fatal);
 }
+
+#[test]
+fn seekable_ingest_reports_a_changing_input_and_seek_failures() {
+    use std::io::{Read, Seek, SeekFrom};
+    /// Serves one file on the first pass and another after the rewind.
+    struct Flip {
+        first: Vec<u8>,
+        second: Vec<u8>,
+        pos: usize,
+        rewound: bool,
+        fail_seek: bool,
+    }
+    impl Read for Flip {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let src = if self.rewound { &self.second } else { &self.first };
+            let n = buf.len().min(src.len() - self.pos);
+            buf[..n].copy_from_slice(&src[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+    impl Seek for Flip {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            if self.fail_seek && self.pos > 0 {
+                return Err(std::io::Error::other("tape drive cannot rewind"));
+            }
+            if self.pos > 0 {
+                self.rewound = true;
+            }
+            self.pos = match to {
+                SeekFrom::Start(p) => p as usize,
+                _ => self.pos,
+            };
+            Ok(self.pos as u64)
+        }
+    }
+    let a = carrier_adapters::tap::generate::generate_bytes(&common::cfg(1_500, 1)).unwrap();
+    let b = carrier_adapters::tap::generate::generate_bytes(&common::cfg(2_500, 1)).unwrap();
+    let flip = Flip {
+        first: a.clone(),
+        second: b,
+        pos: 0,
+        rewound: false,
+        fail_seek: false,
+    };
+    let e = ingest_seekable(flip, &ValidationContext::default(), |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("changed between"), "{e}");
+    let stuck = Flip {
+        first: a.clone(),
+        second: a,
+        pos: 0,
+        rewound: false,
+        fail_seek: true,
+    };
+    let e = ingest_seekable(stuck, &ValidationContext::default(), |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("cannot rewind"), "{e}");
+}
+
+#[test]
+fn rap_audit_sums_that_overflow_are_refused() {
+    use carrier_adapters::tap::CallEvent;
+    use carrier_adapters::tap::model::*;
+    let huge = CallEvent::MessagingEvent(Box::new(MessagingEvent {
+        charge: Some(i64::MAX),
+        ..MessagingEvent::default()
+    }));
+    let input = |e: &CallEvent| carrier_adapters::rap::SevereInput {
+        file_sequence_number: 1,
+        call_event: e.clone(),
+        errors: vec![carrier_adapters::rap::ErrorDetail {
+            error_code: Some(100),
+            ..Default::default()
+        }],
+    };
+    let e = carrier_adapters::rap::build_return_batch(
+        &common::rap_header(),
+        vec![],
+        vec![input(&huge), input(&huge)],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("totalSevereReturnValue"), "{e}");
+}
+
+#[test]
+fn csv_read_failures_name_the_line() {
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("network share vanished"))
+        }
+    }
+    let e = carrier_adapters::csv::CsvReader::new(
+        std::io::BufReader::new(Broken),
+        settlement::types::Scale::new(3).unwrap(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains("line 1") && e.to_string().contains("vanished"),
+        "{e}"
+    );
+}
