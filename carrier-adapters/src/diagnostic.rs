@@ -4,6 +4,35 @@
 //! concerns) and a number within that context: 10 syntax error, 20 value out of range, 30-39 a
 //! mandatory item missing, 100 and up a logical check. Fatal errors reject the whole file;
 //! severe errors return one call event in RAP; warnings are reported and change nothing.
+//!
+//! What the TAP validator reports (context item, number, severity):
+//!
+//! | context | number | severity | meaning |
+//! |---|---|---|---|
+//! | `transferBatch` | 30 / 31 / 32 / 33 | fatal | batchControlInfo / accountingInfo / networkInfo / auditControlInfo missing |
+//! | `batchControlInfo`, `notification` | 30-36 | fatal | a mandatory item missing (sender, recipient, sequence number, available time, versions, cut-off) |
+//! | `batchControlInfo`, `notification` | 38 / 39 | fatal | test data where live data was expected, or the reverse |
+//! | `sender`, `recipient` | 10 / 20 | fatal | not a TADIG code / not the expected party |
+//! | `recipient` | 100 | fatal | sender and recipient are the same |
+//! | `fileSequenceNumber` | 10 / 20 / 100 | fatal | not five digits / outside 00001..99999 / already received |
+//! | `fileSequenceNumber` | 101 | warning | a gap: files in between are missing |
+//! | `specificationVersionNumber`, `releaseVersionNumber` | 20 | fatal | not TAP 3.11 or 3.12 |
+//! | `tapDecimalPlaces` | 20 | fatal | outside 0..6 |
+//! | `accountingInfo` | 30 / 34 | fatal | localCurrency / tapDecimalPlaces missing |
+//! | `tapCurrency` | 10 | fatal | not a currency code |
+//! | `currencyConversionInfo`, `utcTimeOffsetInfo` | 30 / 31 / 33 | fatal | incomplete entry / bad offset / code defined twice |
+//! | `auditControlInfo` | 30-36 | fatal | a total missing (refund totals only when refunds exist) |
+//! | `totalCharge`, `totalTaxValue`, `totalDiscountValue`, `callEventDetailsCount`, refund totals | 100 | fatal | does not match the call events |
+//! | `callEventDetails` | 10 | severe | the call event cannot be decoded, or its type is unknown |
+//! | `callEventDetails` | 207 | severe | duplicate of an earlier event in the file |
+//! | subscriber items | 30 | severe | no chargeable subscriber / IMSI |
+//! | `imsi` | 10 / 20 | severe | not BCD digits / not 5-15 digits |
+//! | start time items, `localTimeStamp` | 30 / 10 / 20 | severe | missing / not 14 digits / not a real date |
+//! | `utcTimeOffsetCode` | 31 / 100 | severe | missing / not defined in networkInfo |
+//! | `exchangeRateCode`, `taxCode`, `discountCode`, `recEntityCode`, `messageDescriptionCode` | 100 | severe | not defined in the header tables |
+//! | `chargeDetail`, `chargeType` | 30 / 10 | severe | charge type missing / not 2-3 digits |
+//! | `charge`, `taxValue`, `camelInvocationFee`, `totalCallEventDuration` | 20 | severe | negative |
+//! | subscriber items | 200 | warning | valid TAP that cannot be settled (CDMA MIN, IMSI of MCC+MNC only): reported, not lost |
 
 use serde::Serialize;
 
