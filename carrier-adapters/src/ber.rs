@@ -438,6 +438,16 @@ impl<'a> Reader<'a> {
         self.next_slow()
     }
 
+    /// The next element when it is a short tag with a definite length that is all present;
+    /// `None` otherwise (the end, or anything [`Reader::next`] must look at). No error type in
+    /// the result keeps the hot path's values small.
+    #[inline(always)]
+    pub fn next_simple(&mut self) -> Option<Element<'a>> {
+        let (el, n) = fast_element(self.buf, self.pos, self.base)?;
+        self.pos += n;
+        Some(el)
+    }
+
     /// Everything but a short tag with a definite length: long forms, indefinite lengths,
     /// end-of-contents markers, truncation.
     #[inline(never)]
@@ -512,7 +522,14 @@ pub fn decode_list<T: BerType>(
     // Most TAP lists hold one element: start with room for exactly one.
     let mut out = Vec::with_capacity(1);
     let mut r = el.children(field)?;
-    while let Some(child) = r.next()? {
+    loop {
+        let child = match r.next_simple() {
+            Some(c) => c,
+            None => match r.next()? {
+                Some(c) => c,
+                None => break,
+            },
+        };
         if child.tag != Tag::app(elem_tag) {
             return Err(Error::UnexpectedElement {
                 offset: child.offset,

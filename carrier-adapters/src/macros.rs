@@ -31,7 +31,14 @@ macro_rules! ber_sequence {
             pub(crate) fn decode_fields(&mut self, el: &$crate::ber::Element<'_>) -> Result<(), $crate::error::Error> {
                 let out = self;
                 let mut children = el.children($asn)?;
-                while let Some(child) = children.next()? {
+                loop {
+                    let child = match children.next_simple() {
+                        Some(c) => c,
+                        None => match children.next()? {
+                            Some(c) => c,
+                            None => break,
+                        },
+                    };
                     if child.tag.class != $crate::ber::Class::Application {
                         continue;
                     }
@@ -143,7 +150,11 @@ macro_rules! ber_choice {
                 _field: &'static str,
             ) -> Result<Self, $crate::error::Error> {
                 let mut children = el.children($asn)?;
-                let Some(child) = children.next()? else {
+                let first = match children.next_simple() {
+                    Some(c) => Some(c),
+                    None => children.next()?,
+                };
+                let Some(child) = first else {
                     return Err($crate::error::Error::field(
                         el.offset,
                         $asn,
@@ -155,7 +166,7 @@ macro_rules! ber_choice {
                         $name::$variant($crate::ber::BerType::decode_ber(&child, $vasn)?), )*
                     _ => $name::Unknown(child.tag),
                 };
-                if let Some(extra) = children.next()? {
+                if let Some(extra) = children.next_simple().map_or_else(|| children.next(), |c| Ok(Some(c)))? {
                     return Err($crate::error::Error::UnexpectedElement {
                         offset: extra.offset,
                         expected: concat!("a single alternative in ", $asn),
