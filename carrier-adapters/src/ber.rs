@@ -497,6 +497,17 @@ impl BerType for i64 {
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error> {
         el.integer(field)
     }
+    #[inline]
+    fn decode_into(slot: &mut Option<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        // Written straight into the slot: no Result carrying the value on the hot path.
+        match (el.constructed, decode_integer(el.content)) {
+            (false, Ok(v)) => {
+                *slot = Some(v);
+                Ok(())
+            }
+            _ => el.integer(field).map(|_| ()),
+        }
+    }
     fn encode_ber(&self, tag: Tag, w: &mut Writer) {
         w.integer(tag, *self);
     }
@@ -506,6 +517,14 @@ impl BerType for Octets {
     #[inline]
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error> {
         Ok(Octets::from_slice(el.primitive(field)?))
+    }
+    #[inline]
+    fn decode_into(slot: &mut Option<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        if el.constructed {
+            return el.primitive(field).map(|_| ());
+        }
+        *slot = Some(Octets::from_slice(el.content));
+        Ok(())
     }
     fn encode_ber(&self, tag: Tag, w: &mut Writer) {
         w.primitive(tag, self.as_slice());
