@@ -25,6 +25,7 @@
 //! | `totalCharge`, `totalTaxValue`, `totalDiscountValue`, `callEventDetailsCount`, refund totals | 100 | fatal | does not match the call events |
 //! | `callEventDetails` | 10 | severe | the call event cannot be decoded, or its type is unknown |
 //! | `callEventDetails` | 207 | severe | duplicate of an earlier event in the file |
+//! | `callEventDetails` | 208 | warning | the in-file duplicate check stopped at its memory bound |
 //! | subscriber items | 30 | severe | no chargeable subscriber / IMSI |
 //! | `imsi` | 10 / 20 | severe | not BCD digits / not 5-15 digits |
 //! | start time items, `localTimeStamp` | 30 / 10 / 20 | severe | missing / not 14 digits / not a real date |

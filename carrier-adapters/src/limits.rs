@@ -31,6 +31,12 @@ pub const INTEGER_BYTES_MAX: usize = 8;
 /// and counting goes on, so a garbage file cannot exhaust memory with messages.
 pub const DIAGNOSTICS_PER_FILE_MAX: usize = 10_000;
 
+/// Call events of one file checked against each other for duplicates (each costs about
+/// 150 bytes of memory). Past this the validator stops the in-file check, says so in a
+/// warning, and leaves duplicates to settlement's own detection, so a huge file still needs
+/// only bounded memory.
+pub const DUPLICATE_CHECK_EVENTS_MAX: usize = 250_000;
+
 /// Longest CSV line, in bytes.
 pub const CSV_LINE_BYTES_MAX: usize = 64 * 1024;
 

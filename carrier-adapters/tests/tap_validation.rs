@@ -633,3 +633,25 @@ fn notifications_are_validated() {
     assert!(has(&r, Severity::Fatal, 33, "notification"));
     assert!(has(&r, Severity::Fatal, 36, "notification"));
 }
+
+#[test]
+fn in_file_duplicate_detection_is_bounded() {
+    let bytes = common::mutated_tap();
+    let ctx = ValidationContext {
+        duplicate_check_events_max: 3,
+        ..ValidationContext::default()
+    };
+    let r = ingest(&bytes, &ctx).unwrap().report;
+    assert!(
+        has(&r, Severity::Warning, 208, "callEventDetails"),
+        "{:#?}",
+        r.diagnostics
+    );
+    assert_eq!(
+        r.diagnostics.iter().filter(|d| d.code == 207).count(),
+        0,
+        "duplicates past the bound are left to settlement"
+    );
+    let full = ingest(&bytes, &ValidationContext::default()).unwrap().report;
+    assert_eq!(full.diagnostics.iter().filter(|d| d.code == 207).count(), 2);
+}

@@ -24,7 +24,7 @@ use super::{CallEvent, group_tag};
 use crate::ber::Octets;
 use crate::diagnostic::{Diagnostic, Severity, Verdict, verdict};
 use crate::error::Error;
-use crate::limits::DIAGNOSTICS_PER_FILE_MAX;
+use crate::limits::{DIAGNOSTICS_PER_FILE_MAX, DUPLICATE_CHECK_EVENTS_MAX};
 
 /// The amounts one call event contributes to the audit totals, in minor units at
 /// `tapDecimalPlaces`. `i128` so that no file can overflow a sum.
@@ -218,7 +218,7 @@ pub fn fixed_discounts(accounting: Option<&AccountingInfo>) -> BTreeMap<i64, i64
 }
 
 /// What the recipient knows before reading the file.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ValidationContext {
     /// The recipient this node is (the home network): a file for anyone else is fatal.
     pub recipient: Option<Tadig>,
@@ -229,6 +229,21 @@ pub struct ValidationContext {
     pub last_file_sequence_number: Option<FileSequenceNumber>,
     /// `Some(true)` when test data is expected, `Some(false)` for chargeable data.
     pub expect_test_data: Option<bool>,
+    /// Call events checked against each other for in-file duplicates (memory bound);
+    /// [`DUPLICATE_CHECK_EVENTS_MAX`] by default.
+    pub duplicate_check_events_max: usize,
+}
+
+impl Default for ValidationContext {
+    fn default() -> Self {
+        ValidationContext {
+            recipient: None,
+            sender: None,
+            last_file_sequence_number: None,
+            expect_test_data: None,
+            duplicate_check_events_max: DUPLICATE_CHECK_EVENTS_MAX,
+        }
+    }
 }
 
 /// Declared and computed totals.
@@ -328,6 +343,7 @@ pub struct BatchValidator {
     rejected: BTreeSet<u32>,
     unmapped: BTreeSet<u32>,
     seen: BTreeSet<EventIdentity>,
+    duplicate_check_stopped: bool,
 }
 
 const TB: u32 = group_tag::TRANSFER_BATCH;
@@ -744,6 +760,7 @@ impl BatchValidator {
             rejected: BTreeSet::new(),
             unmapped: BTreeSet::new(),
             seen: BTreeSet::new(),
+            duplicate_check_stopped: false,
         }
     }
 
@@ -1011,8 +1028,24 @@ impl BatchValidator {
         let record = record.filter(|_| !self.rejected.contains(&index) || before);
         if let Some(r) = &record {
             // Duplicate call events within the file (same subscriber, start, service,
-            // duration, volumes and other party): the second is returned.
-            if !self.seen.insert(r.identity()) {
+            // duration, volumes and other party): the second is returned. Bounded: see
+            // DUPLICATE_CHECK_EVENTS_MAX.
+            let max = self
+                .ctx
+                .duplicate_check_events_max
+                .min(DUPLICATE_CHECK_EVENTS_MAX);
+            if self.seen.len() >= max {
+                if !self.duplicate_check_stopped {
+                    self.duplicate_check_stopped = true;
+                    self.push(Diagnostic::warning(
+                        208,
+                        "callEventDetails",
+                        format!(
+                            "duplicate call events are checked within the first {max} records of a file only; later ones are left to settlement's duplicate detection"
+                        ),
+                    ));
+                }
+            } else if !self.seen.insert(r.identity()) {
                 self.push(
                     Diagnostic::severe(
                         index,
