@@ -16,7 +16,7 @@ use std::sync::{Arc, mpsc};
 
 use protobuf::Message as _;
 use raft::prelude::*;
-use raft::{RawNode, StateRole, is_empty_snap};
+use raft::{RawNode, StateRole};
 use tokio::sync::oneshot;
 
 use crate::error::{ConsensusError, Result};
@@ -47,6 +47,12 @@ pub struct PeerConfig {
     pub election_tick: usize,
     /// Ticks between leader heartbeats.
     pub heartbeat_tick: usize,
+    /// Election timeout range `[min, max)` in ticks, randomised by raft-rs per term; 0 means
+    /// raft-rs's default (`[election_tick, 2 * election_tick)`). Deterministic tests give
+    /// each node a one-tick range so no randomness outside the seed remains.
+    pub min_election_tick: usize,
+    /// See `min_election_tick`.
+    pub max_election_tick: usize,
     /// Pre-vote: a partitioned node rejoining does not depose a working leader.
     pub pre_vote: bool,
     /// Log entries kept behind the applied index when compacting.
@@ -69,6 +75,8 @@ impl PeerConfig {
             id,
             election_tick: 10,
             heartbeat_tick: 2,
+            min_election_tick: 0,
+            max_election_tick: 0,
             pre_vote: true,
             log_retain_entries: LOG_RETAIN_ENTRIES,
             log_compact_interval_entries: LOG_COMPACT_INTERVAL_ENTRIES,
@@ -83,6 +91,8 @@ impl PeerConfig {
             id: self.id,
             election_tick: self.election_tick,
             heartbeat_tick: self.heartbeat_tick,
+            min_election_tick: self.min_election_tick,
+            max_election_tick: self.max_election_tick,
             applied,
             max_size_per_msg: RAFT_MESSAGE_BYTES_MAX,
             max_inflight_msgs: RAFT_INFLIGHT_MESSAGES_MAX,
@@ -750,7 +760,7 @@ impl<M: StateMachine> Peer<M> {
         }
 
         // 2. Apply a snapshot received from the leader (persisted before anything else).
-        if !is_empty_snap(ready.snapshot()) {
+        if !ready.snapshot().is_empty() {
             let snap = ready.snapshot().clone();
             self.install_snapshot(&snap)?;
         }

@@ -83,10 +83,23 @@ impl Cluster {
             listen: listen.parse().unwrap(),
             tls: tls(&self.pki, TADIGS[id as usize - 1]),
         };
-        let t = self
-            .rt
-            .block_on(GrpcTransport::start(cfg, mailbox.inbound_sink()))
-            .unwrap();
+        // A restarted node rebinds its old port; the old listener closes asynchronously, so
+        // retry briefly.
+        let mut tries = 0;
+        let t = loop {
+            match self
+                .rt
+                .block_on(GrpcTransport::start(cfg.clone(), mailbox.inbound_sink()))
+            {
+                Ok(t) => break t,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    eprintln!("bind {listen}: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("bind {listen}: {e}"),
+            }
+        };
         (mailbox, Arc::new(t))
     }
 
@@ -119,6 +132,7 @@ impl Cluster {
 
     fn leader(&self) -> u64 {
         let mut found = 0;
+        let mut debug_at = Instant::now() + Duration::from_secs(10);
         self.wait("one leader known to every running node", || {
             let st: Vec<_> = self.nodes.values().map(|(n, _)| n.handle().status()).collect();
             let leaders: Vec<u64> = st
@@ -126,6 +140,10 @@ impl Cluster {
                 .filter(|s| s.role == Role::Leader)
                 .map(|s| s.id)
                 .collect();
+            if Instant::now() > debug_at {
+                eprintln!("statuses: {st:#?}");
+                debug_at = Instant::now() + Duration::from_secs(10);
+            }
             if leaders.len() == 1 && st.iter().all(|s| s.leader_id == Some(leaders[0])) {
                 found = leaders[0];
                 true

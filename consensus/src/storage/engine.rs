@@ -117,10 +117,6 @@ impl RocksEngine {
         self.sync
     }
 
-    pub(crate) fn db(&self) -> &Arc<DB> {
-        &self.db
-    }
-
     /// The state slot the state machine reads and writes.
     pub fn active_slot(&self) -> Result<StateSlot> {
         let cf = self.db.cf_handle(CF_META).expect("meta column family exists");

@@ -71,10 +71,6 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes(b.try_into().expect("4 bytes")))
     }
 
-    pub(crate) fn rest(self) -> &'a [u8] {
-        self.bytes
-    }
-
     pub(crate) fn finish(self) -> Result<()> {
         if self.bytes.is_empty() {
             Ok(())

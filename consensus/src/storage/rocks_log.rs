@@ -319,7 +319,6 @@ impl LogStore for RocksLogStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::storage::{RocksEngine, conformance};
 
     #[test]

@@ -131,6 +131,7 @@ pub struct GrpcTransport {
     server: tokio::task::JoinHandle<()>,
     /// Owns the listener: aborting it frees the port.
     accept: tokio::task::JoinHandle<()>,
+    closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl GrpcTransport {
@@ -201,10 +202,12 @@ impl GrpcTransport {
                 });
             }
         });
+        let (closed_tx, closed) = tokio::sync::watch::channel(false);
         let svc = Service {
             id: cfg.id,
             sink,
             frames: AtomicU64::new(0),
+            closed,
         };
         let server = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
@@ -224,6 +227,7 @@ impl GrpcTransport {
             local_addr,
             server,
             accept,
+            closed: closed_tx,
         })
     }
 
@@ -235,6 +239,7 @@ impl GrpcTransport {
 
 impl Drop for GrpcTransport {
     fn drop(&mut self) {
+        let _ = self.closed.send(true);
         self.accept.abort();
         self.server.abort();
         for (_, p) in std::mem::take(&mut *self.shared.peers.lock().expect("peers lock")) {
@@ -468,6 +473,9 @@ struct Service {
     id: u64,
     sink: InboundSink,
     frames: AtomicU64,
+    /// Set when the transport is dropped: open streams end, so peers reconnect to whatever
+    /// serves this address next (tonic keeps serving accepted connections on its own tasks).
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 #[tonic::async_trait]
@@ -481,7 +489,17 @@ impl RaftTransport for Service {
         };
         let mut stream = request.into_inner();
         let mut n = 0u64;
-        while let Some(frame) = stream.message().await? {
+        let mut closed = self.closed.clone();
+        loop {
+            let frame = tokio::select! {
+                f = stream.message() => match f? {
+                    Some(f) => f,
+                    None => break,
+                },
+                _ = closed.changed() => {
+                    return Err(GrpcStatus::unavailable("the node's transport stopped"));
+                }
+            };
             if frame.from != peer {
                 return Err(GrpcStatus::permission_denied(format!(
                     "certificate speaks for node {peer}, frame claims {}",

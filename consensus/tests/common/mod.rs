@@ -166,6 +166,7 @@ pub struct SimCluster<M: StateMachine> {
     pub crashes: Vec<(u64, String)>,
     /// A failpoint active only while this node takes its turn (`failpoints` feature).
     pub fail_target: Option<(u64, &'static str)>,
+    seed: u64,
 }
 
 pub const TICK_MS: u64 = 10;
@@ -197,6 +198,7 @@ impl<M: StateMachine + Digest> SimCluster<M> {
             bootstrap,
             crashes: Vec::new(),
             fail_target: None,
+            seed,
         };
         for id in 1..=n {
             c.add_node(id, true);
@@ -233,7 +235,14 @@ impl<M: StateMachine + Digest> SimCluster<M> {
             }),
         );
         let engine = RocksEngine::open(node.dir.path(), true).unwrap();
-        let peer = Peer::open((self.cfg)(id), engine, Arc::new(transport), bootstrap).unwrap();
+        let mut cfg = (self.cfg)(id);
+        // raft-rs draws election timeouts from its own thread-local generator; a one-tick
+        // range per node, chosen from the seed, takes that randomness out of the run.
+        let jitter = consensus::transport::sim::SimRng::new(self.seed ^ id.wrapping_mul(0x9E37_79B9))
+            .below(cfg.election_tick as u64) as usize;
+        cfg.min_election_tick = cfg.election_tick + jitter;
+        cfg.max_election_tick = cfg.min_election_tick + 1;
+        let peer = Peer::open(cfg, engine, Arc::new(transport), bootstrap).unwrap();
         node.peer = Some(peer);
     }
 
