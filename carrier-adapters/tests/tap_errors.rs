@@ -279,17 +279,24 @@ fn group_order_and_duplicates_are_checked() {
 }
 
 #[test]
-fn octets_in_events_survive_unchanged() {
+fn long_and_binary_octet_strings_survive_unchanged() {
     let tb = common::clean_batch();
-    let CallEvent::MobileOriginatedCall(m) = common::first_of(&tb, "mobileOriginatedCall") else {
+    let CallEvent::MobileOriginatedCall(mut m) = common::first_of(&tb, "mobileOriginatedCall") else {
         panic!()
     };
-    let b = m.basic_call_information.as_ref().unwrap();
-    assert!(matches!(
-        b.chargeable_subscriber,
-        Some(carrier_adapters::tap::ChargeableSubscriber::Sim(_))
-    ));
-    let _ = Octets::from("x");
+    // Longer than the inline capacity, and not text.
+    let long = "Scenario 1007, record 1 of 1: a free text longer than twenty-two bytes";
+    m.operator_spec_information = vec![Octets::from(long), Octets::from_slice(&[0, 0xFF, 0x80, 7])];
+    let e = CallEvent::MobileOriginatedCall(m);
+    let bytes = e.to_bytes();
+    let (el, _) = carrier_adapters::ber::Element::parse(&bytes, 0, "x").unwrap();
+    let back = CallEvent::decode(&el).unwrap();
+    assert_eq!(back, e);
+    let CallEvent::MobileOriginatedCall(b) = back else {
+        panic!()
+    };
+    assert_eq!(b.operator_spec_information[0].to_text(), long);
+    assert_eq!(b.operator_spec_information[1].as_slice(), &[0, 0xFF, 0x80, 7]);
 }
 
 /// A reader that produces a TAP file of `n` copies of one call event without ever holding
