@@ -390,17 +390,17 @@ impl<M: StateMachine> Peer<M> {
         self.ticks += 1;
         self.raw.tick();
         self.expire_reads();
-        if let Some(s) = &self.source {
-            if self.ticks.saturating_sub(s.created_tick) > SNAPSHOT_SOURCE_IDLE_TICKS_MAX {
-                // Unpins the RocksDB snapshot; raft-rs asks again if it still needs one.
-                self.source = None;
-                self.raw
-                    .mut_store()
-                    .slot()
-                    .lock()
-                    .expect("snapshot slot lock")
-                    .generated = None;
-            }
+        if let Some(s) = &self.source
+            && self.ticks.saturating_sub(s.created_tick) > SNAPSHOT_SOURCE_IDLE_TICKS_MAX
+        {
+            // Unpins the RocksDB snapshot; raft-rs asks again if it still needs one.
+            self.source = None;
+            self.raw
+                .mut_store()
+                .slot()
+                .lock()
+                .expect("snapshot slot lock")
+                .generated = None;
         }
     }
 

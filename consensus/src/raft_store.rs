@@ -143,11 +143,10 @@ mod tests {
     fn term_errors_distinguish_compacted_from_unavailable() {
         let mut log = MemLogStore::new();
         let ents: Vec<Entry> = (1..=5)
-            .map(|i| {
-                let mut e = Entry::default();
-                e.index = i;
-                e.term = 1;
-                e
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                ..Default::default()
             })
             .collect();
         log.append(&ents, None, false).unwrap();

@@ -198,11 +198,12 @@ pub mod conformance {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = data.to_vec().into();
-        e
+        Entry {
+            index,
+            term,
+            data: data.to_vec().into(),
+            ..Default::default()
+        }
     }
 
     /// Runs every check against fresh stores from `fresh`.
@@ -226,10 +227,12 @@ pub mod conformance {
 
     fn append_and_read<L: LogStore>(mut s: L, reopen: &mut impl FnMut(L) -> L) {
         let ents: Vec<Entry> = (1..=5).map(|i| entry(i, 1 + i / 3, &[i as u8; 10])).collect();
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.vote = 3;
-        hs.commit = 2;
+        let hs = HardState {
+            term: 2,
+            vote: 3,
+            commit: 2,
+            ..Default::default()
+        };
         s.append(&ents, Some(&hs), true).unwrap();
         let s = reopen(s);
         assert_eq!(s.last_index(), 5);
@@ -274,13 +277,17 @@ pub mod conformance {
 
     fn snapshot_replaces_log<L: LogStore>(mut s: L, reopen: &mut impl FnMut(L) -> L) {
         let ents: Vec<Entry> = (1..=3).map(|i| entry(i, 1, b"e")).collect();
-        let mut hs = HardState::default();
-        hs.term = 1;
-        hs.commit = 3;
+        let hs = HardState {
+            term: 1,
+            commit: 3,
+            ..Default::default()
+        };
         s.append(&ents, Some(&hs), true).unwrap();
-        let mut meta = SnapshotMetadata::default();
-        meta.index = 50;
-        meta.term = 4;
+        let mut meta = SnapshotMetadata {
+            index: 50,
+            term: 4,
+            ..Default::default()
+        };
         meta.mut_conf_state().set_voters(vec![1, 2, 3]);
         let mut m = Membership {
             conf_state: meta.get_conf_state().clone(),
@@ -309,9 +316,11 @@ pub mod conformance {
         m.conf_state.set_learners(vec![3]);
         m.peers.insert(3, "127.0.0.1:3".into());
         s.set_membership(&m).unwrap();
-        let mut hs = HardState::default();
-        hs.term = 9;
-        hs.vote = 2;
+        let hs = HardState {
+            term: 9,
+            vote: 2,
+            ..Default::default()
+        };
         s.set_hard_state(&hs, true).unwrap();
         let s = reopen(s);
         assert_eq!(s.membership(), m);

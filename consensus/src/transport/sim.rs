@@ -211,10 +211,10 @@ impl SimNetwork {
         let mut n = 0;
         for f in due {
             let to = f.msg.to();
-            if let Some(sink) = g.sinks.get(&to).cloned() {
-                if sink(f.msg) {
-                    n += 1;
-                }
+            if let Some(sink) = g.sinks.get(&to).cloned()
+                && sink(f.msg)
+            {
+                n += 1;
             }
         }
         g.delivered += n as u64;
