@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{KvMachine, SimCluster, test_config};
+use common::{Digest, KvMachine, SimCluster, test_config};
 use consensus::{ConsensusError, MemberChange, Role};
 
 fn kv(id: &str, k: &str, v: &str) -> Vec<u8> {
@@ -260,11 +260,32 @@ fn seeds() -> Vec<u64> {
 fn randomized_fault_schedules_converge_without_double_applies() {
     for seed in seeds() {
         eprintln!("randomized fault schedule: seed {seed} (rerun with CONSENSUS_SEED={seed})");
-        run_schedule(seed);
+        let summary = run_schedule(seed);
+        eprintln!("seed {seed}: {summary:?}");
     }
 }
 
-fn run_schedule(seed: u64) {
+/// A seed reproduces its run: the same steps, messages, commit index and final state.
+#[test]
+fn a_seed_reproduces_its_run() {
+    let seed = seeds()[0];
+    assert_eq!(
+        run_schedule(seed),
+        run_schedule(seed),
+        "seed {seed} ran differently twice"
+    );
+}
+
+/// What a run did, for comparing two runs of one seed.
+#[derive(Debug, PartialEq, Eq)]
+struct RunSummary {
+    steps: u64,
+    delivered: u64,
+    commit_index: u64,
+    state: Vec<u8>,
+}
+
+fn run_schedule(seed: u64) -> RunSummary {
     let mut c: SimCluster<KvMachine> = SimCluster::with_config(5, seed, Box::new(compacting));
     c.net.set_filters(consensus::transport::sim::Filters {
         drop_per_mille: 50,
@@ -346,5 +367,12 @@ fn run_schedule(seed: u64) {
             reqs, expected,
             "seed {seed}: node {id} lost an acknowledged request"
         );
+    }
+    let leader = c.leader().expect("converged cluster has a leader");
+    RunSummary {
+        steps: c.steps,
+        delivered: c.net.delivered(),
+        commit_index: c.peer(leader).status().commit_index,
+        state: c.peer(leader).state_machine().digest_bytes(),
     }
 }
