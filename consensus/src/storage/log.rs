@@ -32,7 +32,19 @@ pub trait LogStore: Send + 'static {
     fn last_index(&self) -> u64;
 
     /// Term of `index`: `Some` for the snapshot point and every held entry, `None` otherwise.
-    fn term(&self, index: u64) -> Option<u64>;
+    fn term(&self, index: u64) -> Option<u64> {
+        let (point, point_term) = self.snapshot_point();
+        if index == point {
+            return Some(point_term);
+        }
+        if index < self.first_index() || index > self.last_index() {
+            return None;
+        }
+        Some(self.held_term((index - self.first_index()) as usize))
+    }
+
+    /// Term of the held entry at `offset` from `first_index()` (in range).
+    fn held_term(&self, offset: usize) -> u64;
 
     /// Entries `[low, high)` (which must be held), cut after `max_bytes` but never empty.
     fn entries(&self, low: u64, high: u64, max_bytes: Option<u64>) -> Result<Vec<Entry>>;
@@ -127,15 +139,8 @@ impl LogStore for MemLogStore {
         self.entries.last().map_or(self.snapshot_point.0, |e| e.index)
     }
 
-    fn term(&self, index: u64) -> Option<u64> {
-        if index == self.snapshot_point.0 {
-            return Some(self.snapshot_point.1);
-        }
-        let first = self.first_index();
-        if index < first || index > self.last_index() {
-            return None;
-        }
-        Some(self.entries[(index - first) as usize].term)
+    fn held_term(&self, offset: usize) -> u64 {
+        self.entries[offset].term
     }
 
     fn entries(&self, low: u64, high: u64, max_bytes: Option<u64>) -> Result<Vec<Entry>> {

@@ -189,14 +189,8 @@ impl LogStore for RocksLogStore {
         self.snapshot_point.0 + self.terms.len() as u64
     }
 
-    fn term(&self, index: u64) -> Option<u64> {
-        if index == self.snapshot_point.0 {
-            return Some(self.snapshot_point.1);
-        }
-        if index < self.first_index() || index > self.last_index() {
-            return None;
-        }
-        self.terms.get((index - self.first_index()) as usize).copied()
+    fn held_term(&self, offset: usize) -> u64 {
+        self.terms[offset]
     }
 
     fn entries(&self, low: u64, high: u64, max_bytes: Option<u64>) -> Result<Vec<Entry>> {
