@@ -106,6 +106,11 @@ impl Cluster {
     fn open(&mut self, id: u64, mailbox: Mailbox<KvMachine>, transport: Arc<GrpcTransport>) {
         let mut cfg = NodeConfig::new(id);
         cfg.tick_interval = Duration::from_millis(20);
+        // Compact early and cut snapshots small, so a restarted node catches up by a
+        // multi-chunk snapshot streamed from the background sender over gRPC.
+        cfg.peer.log_retain_entries = 2;
+        cfg.peer.log_compact_interval_entries = 5;
+        cfg.peer.snapshot_chunk_bytes = 4096;
         let engine = RocksEngine::open(self.dirs[id as usize - 1].path(), true).unwrap();
         let node = Node::start(
             cfg,
@@ -232,11 +237,15 @@ fn three_nodes_over_grpc_and_mutual_tls() {
     assert!(node.stop().is_none(), "clean stop");
     drop(transport);
     for i in 0..10 {
-        c.propose(&format!("while-down{i}:k=d{i}"));
+        c.propose(&format!("while-down{i}:k{i}={}", "d".repeat(1000)));
     }
     let (mailbox, transport) = c.transport(victim, &addr);
     c.open(victim, mailbox, transport);
     c.digests_equal();
+    assert!(
+        c.handle(victim).status().snapshots_installed >= 1,
+        "the restarted node caught up by snapshot"
+    );
     let links = c.handle(follower).links();
     c.wait("links report peers reachable", || {
         c.handle(follower).links().values().all(|l| l.reachable)
