@@ -135,6 +135,10 @@ impl<M: StateMachine> Node<M> {
     }
 
     /// Stops the driver and waits for it; returns the error that stopped it, if any.
+    ///
+    /// A snapshot stream still being sent by a background sender thread finishes on its
+    /// own and keeps the RocksDB instance open until then; reopening the same directory in
+    /// this process right away can therefore fail with RocksDB's lock error (retry).
     pub fn stop(mut self) -> Option<ConsensusError> {
         self.shutdown()
     }
