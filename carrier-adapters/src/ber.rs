@@ -216,7 +216,8 @@ pub(crate) fn scan_element(
                     Scan::Complete((_, n)) => p += n,
                     Scan::Incomplete { needed } => {
                         return Ok(Scan::Incomplete {
-                            needed: (p - pos) as u64 + needed,
+                            // A nested length may claim up to 2^64 bytes: saturate.
+                            needed: ((p - pos) as u64).saturating_add(needed),
                         });
                     }
                 }

@@ -292,7 +292,9 @@ pub fn open<R: Read>(reader: R) -> Result<Opened<R>, Error> {
             let offset = input.offset();
             input.consume(h.header_len);
             let batch = Level {
-                end: h.length.map(|l| input.offset() + l),
+                // A declared length may be absurd (up to 2^64): an end past any input is
+                // reported as truncation when the bytes run out.
+                end: h.length.map(|l| input.offset().saturating_add(l)),
                 offset,
             };
             let mut s = TapStream {
@@ -408,7 +410,7 @@ impl<R: Read> TapStream<R> {
                 let offset = self.input.offset();
                 self.input.consume(h.header_len);
                 self.list = Some(Level {
-                    end: h.length.map(|l| self.input.offset() + l),
+                    end: h.length.map(|l| self.input.offset().saturating_add(l)),
                     offset,
                 });
                 self.check_within_batch(offset, h)?;
@@ -421,7 +423,7 @@ impl<R: Read> TapStream<R> {
 
     fn check_within_batch(&self, offset: u64, h: Header) -> Result<(), Error> {
         if let (Some(end), Some(len)) = (self.batch.end, h.length)
-            && offset + h.header_len as u64 + len > end
+            && offset.saturating_add(h.header_len as u64).saturating_add(len) > end
         {
             return Err(Error::Malformed {
                 offset,
