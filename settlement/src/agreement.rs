@@ -199,16 +199,26 @@ impl Agreement {
         declared: Amount,
         scale: Scale,
     ) -> Result<Rating, MoneyError> {
-        let expected = tariff.charge(used, scale)?;
-        let diff = i128::from(declared.minor()) - i128::from(expected.minor());
+        let charge = tariff.charge(used, scale)?;
         let absolute = self.tolerance.absolute.rescale(scale, Rounding::HalfEven)?;
         let relative = crate::types::div_round_half_even(
-            i128::from(expected.minor()).abs() * i128::from(self.tolerance.relative_bps),
+            i128::from(charge.minor()).abs() * i128::from(self.tolerance.relative_bps),
             10_000,
         );
         let allowed = i128::from(absolute.minor()).max(relative);
+        if declared.minor() < 0 {
+            // A credit (refund): it may give back part or all of the agreement's charge for
+            // the usage, never more than that beyond the tolerance.
+            let expected = charge.checked_neg()?;
+            let excess = i128::from(expected.minor()) - i128::from(declared.minor());
+            return Ok(Rating {
+                expected,
+                flagged: excess > allowed,
+            });
+        }
+        let diff = i128::from(declared.minor()) - i128::from(charge.minor());
         Ok(Rating {
-            expected,
+            expected: charge,
             flagged: diff.abs() > allowed,
         })
     }
@@ -312,6 +322,24 @@ pub(crate) mod tests {
         };
         assert_eq!(t.charge(63, s(2)).unwrap().to_string(), "0.05");
         assert_eq!(t.charge(63, s(4)).unwrap().to_string(), "0.0525");
+    }
+
+    #[test]
+    fn credits_are_flagged_only_when_they_give_back_more_than_the_tariff() {
+        let a = sample("JPNDO", "KORKT");
+        let mut r = crate::types::sample_record(0);
+        r.duration_s = 65; // 0.65 at the tariff
+        let rate = |declared: &str| {
+            a.rate(&r, Amount::parse_at(declared, s(6)).unwrap(), s(6))
+                .unwrap()
+                .unwrap()
+        };
+        let full = rate("-0.65");
+        assert_eq!(full.expected.to_string(), "-0.650000");
+        assert!(!full.flagged);
+        assert!(!rate("-0.10").flagged, "a partial refund");
+        assert!(!rate("-0.655").flagged, "within the tolerance");
+        assert!(rate("-0.70").flagged, "more than the usage cost");
     }
 
     #[test]

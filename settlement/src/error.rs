@@ -391,7 +391,7 @@ error_codes! {
     EventInFuture = 2002, Severe, "callEventStartTimeStamp", 100;
     /// The event is older than the consortium's submission window.
     EventTooOld = 2003, Severe, "callEventStartTimeStamp", 101;
-    /// A negative charge or tax.
+    /// Charge and tax of opposite signs (a credit has both at or below zero).
     NegativeAmount = 2004, Severe, "charge", 20;
     /// The agreement in force has no tariff for the service.
     ServiceNotInAgreement = 2005, Severe, "basicServiceUsed", 208;

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agreement::Rating;
 use crate::crypto::Hash;
 use crate::error::MoneyError;
 use crate::merkle::Frontier;
-use crate::types::ServiceKind;
+use crate::types::{Amount, ServiceKind, UsageRecord};
 
 fn add_i64(a: &mut i64, b: i64) -> Result<(), MoneyError> {
     *a = a.checked_add(b).ok_or(MoneyError::Overflow { op: "aggregate" })?;
@@ -83,6 +84,21 @@ pub struct RecordAmounts {
     pub expected: i64,
     /// Outside tolerance.
     pub flagged: bool,
+}
+
+impl RecordAmounts {
+    /// What an accepted record adds, its charge and tax at the settlement scale. A credit adds
+    /// its (negative) amounts and no units: the usage was counted with the original event.
+    pub fn of(r: &UsageRecord, charge: Amount, tax: Amount, rating: &Rating) -> Self {
+        RecordAmounts {
+            service: r.service,
+            units: if r.is_credit() { 0 } else { r.charged_units },
+            charge: charge.minor(),
+            tax: tax.minor(),
+            expected: rating.expected.minor(),
+            flagged: rating.flagged,
+        }
+    }
 }
 
 /// Everything a statement needs of one pair in one period.

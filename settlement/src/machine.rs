@@ -1263,14 +1263,7 @@ impl<S: Store> SettlementMachine<S> {
                     rejected.push(rej);
                 }
                 Ok(rating) => {
-                    let amounts = RecordAmounts {
-                        service: r.service,
-                        units: r.charged_units,
-                        charge: charge.minor(),
-                        tax: tax.minor(),
-                        expected: rating.expected.minor(),
-                        flagged: rating.flagged,
-                    };
+                    let amounts = RecordAmounts::of(r, charge, tax, &rating);
                     if let Err(e) = ledger.accept(&amounts) {
                         return fatal(ErrorCode::AggregateOverflow, format!("record {i}: {e}"));
                     }
@@ -1371,11 +1364,13 @@ impl<S: Store> SettlementMachine<S> {
                 message,
             })
         };
-        if r.charge.minor() < 0 || r.tax.minor() < 0 {
-            let field = if r.charge.minor() < 0 { "charge" } else { "tax" };
+        if r.is_credit() && (r.charge.minor() > 0 || r.tax.minor() > 0) {
             return reject(
                 ErrorCode::NegativeAmount,
-                format!("record {i}: {field} is negative ({} / {})", r.charge, r.tax),
+                format!(
+                    "record {i}: charge {} and tax {} have opposite signs (a credit has both at or below zero)",
+                    r.charge, r.tax
+                ),
             );
         }
         let start = r.start.unix_seconds();
@@ -1566,14 +1561,7 @@ impl<S: Store> SettlementMachine<S> {
                 .and_then(|a| a.rate(r, charge, settle_scale))
                 .and_then(Result::ok)
                 .expect("an accepted record was rated by an agreement in force");
-            let amounts = RecordAmounts {
-                service: r.service,
-                units: r.charged_units,
-                charge: charge.minor(),
-                tax: tax.minor(),
-                expected: rating.expected.minor(),
-                flagged: rating.flagged,
-            };
+            let amounts = RecordAmounts::of(r, charge, tax, &rating);
             let own = b.outcome.period;
             let open = self
                 .periods

@@ -130,7 +130,8 @@ pub struct ClearingStatement {
     /// Merkle root over the disputes counted in this statement.
     #[serde(with = "hash_hex")]
     pub disputes_root: Hash,
-    /// Credits for records of earlier periods disputed during this one (negative amounts).
+    /// Corrections for records of earlier periods disputed during this one: the negated
+    /// amounts of those records (negative, unless a disputed record was itself a credit).
     pub adjustments: AmountTotals,
     /// What the home network owes the visited network.
     pub amount_due: Amount,

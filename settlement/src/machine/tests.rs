@@ -350,7 +350,8 @@ fn record_level_validation_and_duplicates() {
     let mut again = recs[..3].to_vec();
     let mut fresh = h.records("KORKT", "JPNDO", 6, 2);
     fresh[1] = fresh[0].clone(); // duplicate within the batch
-    fresh[2].charge = Amount::new(-5, scale3());
+    fresh[2].charge = Amount::new(-5, scale3()); // a credit's tax cannot be positive
+    fresh[2].tax = Amount::new(1, scale3());
     fresh[3].start = UtcTime::from_unix_seconds(h.time.unix_seconds() + 3600);
     fresh[4].start = UtcTime::from_unix_seconds(h.time.unix_seconds() - 40 * 86_400);
     fresh[5].start = "2025-12-31T23:00:00Z".parse().unwrap(); // before the agreement
@@ -399,6 +400,53 @@ fn rating_discrepancies_are_flagged_not_rejected() {
     assert_eq!(
         o.flagged[0].declared.minor() - o.flagged[0].expected.minor(),
         500_000
+    );
+}
+
+#[test]
+fn credits_refund_accepted_usage_and_reduce_the_statement() {
+    let mut h = Harness::new();
+    let recs = h.records("KORKT", "JPNDO", 4, 1);
+    h.batch(h.fx.batch("KORKT", "JPNDO", "usage", &recs));
+    let neg = |a: Amount| Amount::new(-a.minor(), a.scale());
+    // Refunds of the first three events: in full, in part, and more than the tariff allows.
+    let mut credits = recs[..3].to_vec();
+    for c in &mut credits {
+        c.charge = neg(c.charge);
+        c.tax = neg(c.tax);
+    }
+    credits[1].charge = Amount::new(credits[1].charge.minor() / 2, scale3());
+    credits[2].charge = Amount::new(credits[2].charge.minor() - 500, scale3());
+    let o = h.batch(h.fx.batch("KORKT", "JPNDO", "refunds", &credits));
+    assert_eq!(
+        o.accepted, 3,
+        "a refund is not a duplicate of its event: {:?}",
+        o.rejected
+    );
+    let flagged: Vec<u32> = o.flagged.iter().map(|f| f.index).collect();
+    assert_eq!(flagged, vec![2], "only the refund beyond the tariff is flagged");
+    // The same refund again is a duplicate.
+    let o = h.batch(h.fx.batch("KORKT", "JPNDO", "refunds-again", &credits[..1]));
+    assert_eq!(o.rejected[0].code, ErrorCode::DuplicateRecord);
+
+    let p = h.period();
+    h.advance_to("2026-12-01T00:00:05Z");
+    h.close(p);
+    let s =
+        h.m.statement(p, t("KORKT"), t("JPNDO"))
+            .unwrap()
+            .unwrap()
+            .statement();
+    let sum = |rs: &[UsageRecord], f: fn(&UsageRecord) -> i64| rs.iter().map(f).sum::<i64>() * 1000;
+    let all: Vec<UsageRecord> = recs.iter().chain(credits.iter()).cloned().collect();
+    assert_eq!(s.accepted.count, 7, "credits are records of the statement");
+    assert_eq!(s.accepted.charge.minor(), sum(&all, |r| r.charge.minor()));
+    assert_eq!(s.accepted.tax.minor(), sum(&all, |r| r.tax.minor()));
+    let units: u64 = s.services.iter().map(|l| l.charged_units).sum();
+    assert_eq!(
+        units,
+        recs.iter().map(|r| r.charged_units).sum::<u64>(),
+        "credits add no units"
     );
 }
 

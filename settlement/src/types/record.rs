@@ -99,7 +99,8 @@ pub struct UsageRecord {
 
 /// The fields that identify a call event for duplicate detection: the same event submitted
 /// twice has the same identity even if its charge was changed (TD.57's duplicate check on
-/// subscriber, start time, service, duration/volume and other party).
+/// subscriber, start time, service, duration/volume and other party), and whether it is a
+/// credit (the refund of an event is a second record, not a duplicate).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct EventIdentity {
     bytes: [u8; EventIdentity::LEN],
@@ -107,7 +108,7 @@ pub struct EventIdentity {
 
 impl EventIdentity {
     /// Encoded length.
-    pub const LEN: usize = 5 + 5 + 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8;
+    pub const LEN: usize = 5 + 5 + 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8 + 1;
 
     /// The identity bytes (fixed width, big-endian).
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
@@ -124,6 +125,12 @@ impl EventIdentity {
 }
 
 impl UsageRecord {
+    /// A credit (a refund, TAP's `chargeRefundIndicator`): charge or tax below zero. A valid
+    /// credit has neither above zero; the state machine rejects mixed signs.
+    pub fn is_credit(&self) -> bool {
+        self.charge.minor() < 0 || self.tax.minor() < 0
+    }
+
     /// The duplicate-detection identity of this event.
     pub fn identity(&self) -> EventIdentity {
         let mut b = [0u8; EventIdentity::LEN];
@@ -149,6 +156,8 @@ impl UsageRecord {
             None => put(&[0u8; 9]),
         }
         put(&self.charging_id.unwrap_or(0).to_be_bytes());
+        // A refund of an event is not a duplicate of the event.
+        put(&[u8::from(self.is_credit())]);
         debug_assert_eq!(at, EventIdentity::LEN);
         EventIdentity { bytes: b }
     }
