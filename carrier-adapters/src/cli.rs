@@ -134,8 +134,15 @@ pub struct Generated {
     pub output: CommandOutput,
 }
 
-/// `roamledger tap generate --from TADIG --to TADIG --events N --seed S --out FILE`.
-pub fn tap_generate(from: &str, to: &str, events: u32, seed: u64) -> Result<Generated, CommandOutput> {
+/// `roamledger tap generate --from TADIG --to TADIG --events N --seed S [--sequence N] --out FILE`.
+/// The file sequence number is `sequence`, else 1.
+pub fn tap_generate(
+    from: &str,
+    to: &str,
+    events: u32,
+    seed: u64,
+    sequence: Option<u32>,
+) -> Result<Generated, CommandOutput> {
     let arg_err = |msg: String| CommandOutput {
         exit_code: 2,
         stdout: String::new(),
@@ -143,7 +150,10 @@ pub fn tap_generate(from: &str, to: &str, events: u32, seed: u64) -> Result<Gene
     };
     let from: Tadig = from.parse().map_err(|e| arg_err(format!("--from: {e}")))?;
     let to: Tadig = to.parse().map_err(|e| arg_err(format!("--to: {e}")))?;
-    let cfg = GeneratorConfig::new(from, to, events, seed);
+    let mut cfg = GeneratorConfig::new(from, to, events, seed);
+    if let Some(n) = sequence {
+        cfg.file_sequence_number = n;
+    }
     let bytes = generate_bytes(&cfg).map_err(|e| arg_err(e.to_string()))?;
     let name = FileName::tap(from, to, cfg.file_sequence_number, cfg.test)
         .map_err(|e| arg_err(e.to_string()))?
@@ -152,6 +162,7 @@ pub fn tap_generate(from: &str, to: &str, events: u32, seed: u64) -> Result<Gene
         "file_name": name,
         "sender": from,
         "recipient": to,
+        "file_sequence_number": cfg.file_sequence_number,
         "events": events,
         "seed": seed,
         "bytes": bytes.len(),

@@ -97,10 +97,15 @@ fn notification_json() {
 
 #[test]
 fn tap_generate_is_deterministic_and_checks_arguments() {
-    let a = cli::tap_generate("KORKT", "JPNDO", 40, 5).unwrap();
-    let b = cli::tap_generate("KORKT", "JPNDO", 40, 5).unwrap();
+    let a = cli::tap_generate("KORKT", "JPNDO", 40, 5, None).unwrap();
+    let b = cli::tap_generate("KORKT", "JPNDO", 40, 5, None).unwrap();
     assert_eq!(a.bytes, b.bytes);
     assert_eq!(a.file_name, "CDKORKTJPNDO00001");
+    let c = cli::tap_generate("KORKT", "JPNDO", 40, 5, Some(99)).unwrap();
+    assert_eq!(c.file_name, "CDKORKTJPNDO00099");
+    assert_eq!(json(&cli::tap_decode(&c.bytes))["file_sequence_number"], "00099");
+    let e = cli::tap_generate("KORKT", "JPNDO", 1, 1, Some(100_000)).unwrap_err();
+    assert!(e.stderr.contains("100000"), "{}", e.stderr);
     let v = json(&a.output);
     assert_eq!(v["events"], 40);
     assert_eq!(json(&cli::tap_decode(&a.bytes))["verdict"], "ok");
@@ -109,7 +114,7 @@ fn tap_generate_is_deterministic_and_checks_arguments() {
         ("KORKT", "JP", "--to"),
         ("KORKT", "KORKT", "same"),
     ] {
-        let e = cli::tap_generate(from, to, 1, 1).unwrap_err();
+        let e = cli::tap_generate(from, to, 1, 1, None).unwrap_err();
         assert_eq!(e.exit_code, 2);
         assert!(e.stderr.contains(want), "{}", e.stderr);
     }
