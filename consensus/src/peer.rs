@@ -528,6 +528,14 @@ impl<M: StateMachine> Peer<M> {
         cc.set_transition(ConfChangeTransition::Auto);
         let mut context = Vec::new();
         encode_peers(&addresses, &mut context);
+        let cs = &self.membership.conf_state;
+        let adds_a_newcomer = addresses
+            .keys()
+            .any(|id| !cs.get_voters().contains(id) && !cs.get_learners().contains(id));
+        if adds_a_newcomer && let Err(e) = self.compact_bootstrap_prefix() {
+            let _ = tx.send(Err(e));
+            return;
+        }
         let before = self.raw.raft.raft_log.last_index();
         match self.raw.propose_conf_change(context, cc) {
             Ok(()) => self.track(before, 0, PendingKind::ConfChange, tx),
@@ -1031,6 +1039,26 @@ impl<M: StateMachine> Peer<M> {
         self.last_compact_applied = index;
         self.snapshots_installed += 1;
         tracing::info!(id = self.cfg.id, index, term, "snapshot installed");
+        Ok(())
+    }
+
+    /// A node joining starts from an empty configuration, and the founding configuration
+    /// lives beside the log (bootstrap), not in it: replaying the log from index 1 would
+    /// leave the newcomer without voters (raft-rs: "removed all voters"). While the log still
+    /// starts at index 1, compact it to the applied index, so the leader sends the newcomer a
+    /// snapshot, which carries the configuration.
+    fn compact_bootstrap_prefix(&mut self) -> Result<()> {
+        let applied = self.sm.applied_index();
+        let log = self.raw.mut_store().log_mut();
+        if log.snapshot_point().0 == 0 && applied >= 1 && applied <= log.last_index() {
+            log.compact(applied)?;
+            self.last_compact_applied = applied;
+            tracing::info!(
+                id = self.cfg.id,
+                to = applied,
+                "log compacted so a new member starts from a snapshot"
+            );
+        }
         Ok(())
     }
 

@@ -179,6 +179,31 @@ fn a_lagging_follower_catches_up_by_snapshot() {
 }
 
 #[test]
+fn a_newcomer_joins_a_young_cluster_whose_log_starts_at_the_bootstrap() {
+    // No compaction configured: the log still holds index 1, and the founding configuration
+    // is not in it. The newcomer must still get a configuration (by snapshot) and catch up.
+    let mut c: SimCluster<KvMachine> = SimCluster::new(3, 21);
+    c.propose_and_wait(&kv("a", "k", "v")).unwrap();
+    c.add_node(4, false);
+    c.change_membership(vec![MemberChange::AddLearner {
+        id: 4,
+        address: "sim:4".into(),
+    }])
+    .unwrap();
+    c.run_until(3000, "the newcomer catches up", |c| {
+        let leader = c.peer(c.leader().unwrap()).status();
+        c.peer(4).status().applied_index >= leader.commit_index
+    });
+    c.change_membership(vec![MemberChange::AddVoter {
+        id: 4,
+        address: "sim:4".into(),
+    }])
+    .unwrap();
+    c.propose_and_wait(&kv("b", "k2", "v")).unwrap();
+    c.assert_converged();
+}
+
+#[test]
 fn add_a_learner_promote_it_and_replace_a_voter_with_joint_consensus() {
     let mut c: SimCluster<KvMachine> = SimCluster::with_config(3, 9, Box::new(compacting));
     for i in 0..20 {

@@ -89,6 +89,19 @@ impl ReadStore for RocksStateStore {
             .map_err(|e| store_error("get", e))
     }
 
+    /// One batched lookup (RocksDB's `MultiGet`: the keys are sorted and looked up together,
+    /// sharing block reads) for a batch's duplicate checks.
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.db
+            .batched_multi_get_cf(self.cf(), keys, false)
+            .into_iter()
+            .map(|r| {
+                r.map(|v| v.map(|v| v.to_vec()))
+                    .map_err(|e| store_error("multi_get", e))
+            })
+            .collect()
+    }
+
     fn scan(
         &self,
         start: &[u8],
