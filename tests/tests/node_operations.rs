@@ -294,6 +294,27 @@ async fn csv_json_streams_disputes_and_watch() {
         seen.iter().all(|(_, v, h)| v == "JPNDO" || h == "JPNDO"),
         "a watcher sees only its carrier's pairs: {seen:?}"
     );
+    // A watcher that asks for existing statements gets them first, in their current state.
+    let mut late = StatementsClient::new(c.conn(0, Role::Reader).channel().await.unwrap())
+        .watch_statements(pb::WatchStatementsRequest {
+            include_existing: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut existing = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(ev) = late.message().await.unwrap() {
+            let s = ev.statement.unwrap();
+            existing.push((s.visited.clone(), s.home.clone()));
+            if ev.kind == pb::statement_event::Kind::Final as i32 && s.visited == "KORKT" && s.home == "JPNDO"
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "existing statements not sent; got {existing:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -34,6 +34,57 @@ impl Api {
     }
 }
 
+type WatchSender = tokio::sync::mpsc::Sender<Result<pb::StatementEvent, Status>>;
+
+/// Sends every statement `caller` may read, in its current state (CREATED or FINAL). Retries
+/// the read while the ledger cannot answer (no leader); false when the watcher went away.
+async fn send_current(api: &Api, caller: &Caller, tx: &WatchSender) -> bool {
+    let existing = loop {
+        if tx.is_closed() {
+            return false;
+        }
+        let read = api
+            .ledger
+            .read(|m| {
+                let s = m.settlement();
+                let mut out = Vec::new();
+                for p in s.periods().keys() {
+                    out.extend(s.statements(*p)?.into_iter().map(|e| (*p, e)));
+                }
+                Ok::<_, settlement::error::ApplyError>(out)
+            })
+            .await;
+        match read {
+            Ok(Ok(list)) => break list,
+            Ok(Err(e)) => {
+                let _ = tx
+                    .send(Err(Status::internal(format!("reading statements: {e}"))))
+                    .await;
+                return false;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(WATCH_POLL_MS)).await,
+        }
+    };
+    for (p, e) in existing {
+        let s = e.statement();
+        if !caller.can_read_pair(s.visited, s.home) {
+            continue;
+        }
+        let kind = match e.is_final() {
+            true => pb::statement_event::Kind::Final,
+            false => pb::statement_event::Kind::Created,
+        };
+        let ev = pb::StatementEvent {
+            kind: kind as i32,
+            statement: Some(statement(p, &e, true)),
+        };
+        if tx.send(Ok(ev)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 #[tonic::async_trait]
 impl Statements for Api {
     async fn list_statements(
@@ -118,40 +169,8 @@ impl Statements for Api {
                     return;
                 }
             };
-            if include_existing {
-                let existing = api
-                    .ledger
-                    .read(|m| {
-                        let s = m.settlement();
-                        let mut out = Vec::new();
-                        for p in s.periods().keys() {
-                            for e in s.statements(*p).unwrap_or_default() {
-                                out.push((*p, e));
-                            }
-                        }
-                        out
-                    })
-                    .await
-                    .unwrap_or_default();
-                for (p, e) in existing {
-                    let s = e.statement();
-                    if !caller.can_read_pair(s.visited, s.home) {
-                        continue;
-                    }
-                    let kind = if e.is_final() {
-                        pb::statement_event::Kind::Final
-                    } else {
-                        pb::statement_event::Kind::Created
-                    };
-                    if !send(pb::StatementEvent {
-                        kind: kind as i32,
-                        statement: Some(statement(p, &e, true)),
-                    })
-                    .await
-                    {
-                        return;
-                    }
-                }
+            if include_existing && !send_current(&api, &caller, &tx).await {
+                return;
             }
             loop {
                 if tx.is_closed() {
@@ -167,7 +186,12 @@ impl Statements for Api {
                     }
                 };
                 if lagged {
-                    tracing::warn!("statement watcher fell behind the event log; events were skipped");
+                    // Events this watcher had not read left the ring: send every statement's
+                    // current state instead, so none is missed (some may come twice).
+                    tracing::info!("statement watcher fell behind the event log; resending current states");
+                    if !send_current(&api, &caller, &tx).await {
+                        return;
+                    }
                 }
                 cursor = next;
                 for (_, ev) in events {
