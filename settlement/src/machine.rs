@@ -13,7 +13,7 @@
 //! and change nothing but the ledger head. [`ApplyError`] means the machine cannot continue:
 //! it is then *poisoned* and must be dropped and reopened from its store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -1228,7 +1228,9 @@ impl<S: Store> SettlementMachine<S> {
             .map(|d| keys::dedup(&d.record.identity().fingerprint()))
             .collect();
         let earlier = self.store.get_many(&dedup_keys)?;
-        let mut seen: BTreeSet<&[u8]> = BTreeSet::new();
+        // Membership tests only (never iterated), so a hash set cannot make the outcome
+        // depend on an order.
+        let mut seen: HashSet<&[u8]> = HashSet::with_capacity(decoded.len());
         let mut accepted = 0u32;
         let mut dedup_writes = Vec::with_capacity(decoded.len());
         let mut chunk_writes = Vec::new();
