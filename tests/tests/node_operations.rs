@@ -320,6 +320,10 @@ async fn csv_json_streams_disputes_and_watch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn metrics_health_reflection_leadership_and_removal() {
     let c = TestCluster::start(&CARRIERS, None).await.unwrap();
+    // Agreements while all three are members, so the write after the removal is accepted.
+    register_agreements(&c.certs, &c.demo_nodes(), roamledger_node::ledger::now())
+        .await
+        .unwrap();
 
     // Health and reflection, over the same mutual TLS as the API.
     let ch = c.conn(0, Role::Reader).channel().await.unwrap();
@@ -416,11 +420,27 @@ async fn metrics_health_reflection_leadership_and_removal() {
     .unwrap();
     let r = upload(&c.conn(kept, Role::Submitter), &csv, Format::Csv).await;
     assert_eq!(r.batches.len(), 1, "{r:?}");
-    let after = cluster_status(&c.conn(to, Role::Admin)).await.commit_index;
-    assert!(
-        after > before,
-        "the two remaining members committed ({before} -> {after})"
-    );
+    assert_eq!(status(&r.batches[0]), pb::batch_result::Status::Accepted, "{r:?}");
+    // The leader's status is refreshed by its driver loop; wait for it to show the commit.
+    let conn = c.conn(to, Role::Admin);
+    wait_for(
+        "the two remaining members to commit",
+        Duration::from_secs(30),
+        || {
+            let conn = conn.clone();
+            async move {
+                let ch = conn.channel().await.map_err(|e| e.to_string())?;
+                let s = ClusterClient::new(ch)
+                    .status(pb::ClusterStatusRequest {})
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_inner();
+                Ok((s.commit_index > before).then_some(()))
+            }
+        },
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
