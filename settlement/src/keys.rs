@@ -9,7 +9,7 @@
 //! | `A` | `A` agreement id                      | agreement entry                |
 //! | `B` | `B` batch seq                         | stored batch (records + outcome) |
 //! | `K` | `K` batch key                         | batch seq + digest (idempotency) |
-//! | `D` | `D` event fingerprint (16 bytes)      | record id (duplicate detection)  |
+//! | `D` | `D` visited, home, event hash (16 B)  | record id (duplicate detection)  |
 //! | `X` | `X` batch seq, index                  | dispute                        |
 //! | `P` | `P` period                            | period entry                   |
 //! | `L` | `L` period, visited, home             | pair ledger (aggregates, tree frontier) |
@@ -68,8 +68,8 @@ pub fn batch_key(k: &crate::batch::BatchKey) -> Vec<u8> {
     v
 }
 
-/// `D` + the event's 16-byte fingerprint.
-pub fn dedup(fingerprint: &[u8; 16]) -> Vec<u8> {
+/// `D` + the event's fingerprint (visited, home, 16 bytes of hash).
+pub fn dedup(fingerprint: &[u8; crate::types::EventIdentity::FINGERPRINT_LEN]) -> Vec<u8> {
     [&b"D"[..], fingerprint].concat()
 }
 

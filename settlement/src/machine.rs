@@ -1230,7 +1230,8 @@ impl<S: Store> SettlementMachine<S> {
         let earlier = self.store.get_many(&dedup_keys)?;
         // Membership tests only (never iterated), so a hash set cannot make the outcome
         // depend on an order.
-        let mut seen: HashSet<&[u8]> = HashSet::with_capacity(decoded.len());
+        let mut seen: HashSet<&[u8], foldhash::fast::FixedState> =
+            HashSet::with_capacity_and_hasher(decoded.len(), Default::default());
         let mut accepted = 0u32;
         let mut dedup_writes = Vec::with_capacity(decoded.len());
         let mut chunk_writes = Vec::new();

@@ -12,9 +12,11 @@
 //! The machine puts its applied log index into the same batch as the state changes of that
 //! command, so a crash between two commands leaves a store that says exactly how far it got.
 
-use std::collections::BTreeMap;
-
 use crate::error::StoreError;
+
+mod mem;
+
+pub use mem::MemStore;
 
 /// One write.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -110,147 +112,6 @@ pub trait ReadStore {
 pub trait Store: ReadStore {
     /// Applies `batch` atomically.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
-}
-
-/// Keys up to this many bytes are stored inside the map's nodes.
-const INLINE_KEY_BYTES: usize = 30;
-
-/// A map key that keeps short keys inline. With `Vec<u8>` keys every comparison during a
-/// lookup first loads the key from the heap, a cache miss per tree level; inline keys are
-/// compared where the node already is. Almost every key of the ledger is shorter than 30
-/// bytes (the duplicate-detection keys are 17).
-#[derive(Clone)]
-enum Key {
-    Inline(u8, [u8; INLINE_KEY_BYTES]),
-    Heap(Box<[u8]>),
-}
-
-impl Key {
-    fn new(k: &[u8]) -> Key {
-        if k.len() <= INLINE_KEY_BYTES {
-            let mut b = [0u8; INLINE_KEY_BYTES];
-            b[..k.len()].copy_from_slice(k);
-            Key::Inline(k.len() as u8, b)
-        } else {
-            Key::Heap(k.into())
-        }
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Key::Inline(n, b) => &b[..usize::from(*n)],
-            Key::Heap(b) => b,
-        }
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, o: &Self) -> bool {
-        self.as_slice() == o.as_slice()
-    }
-}
-
-impl Eq for Key {}
-
-impl PartialOrd for Key {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-
-impl Ord for Key {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.as_slice().cmp(o.as_slice())
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_slice()
-    }
-}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
-    }
-}
-
-/// The in-memory store: an ordered map. Cloning it gives a point-in-time view.
-#[derive(Clone, Default, Debug, PartialEq, Eq)]
-pub struct MemStore {
-    map: BTreeMap<Key, Vec<u8>>,
-}
-
-impl MemStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        MemStore::default()
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    /// Iterates over all entries in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Vec<u8>)> {
-        self.map.iter().map(|(k, v)| (k.as_slice(), v))
-    }
-}
-
-impl ReadStore for MemStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.map.get(key).cloned())
-    }
-
-    fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        use std::ops::Bound;
-        let upper = match end {
-            Some(e) => Bound::Excluded(e),
-            None => Bound::Unbounded,
-        };
-        for (k, v) in self.map.range::<[u8], _>((Bound::Included(start), upper)) {
-            if !visit(k.as_slice(), v) {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Store for MemStore {
-    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
-        for op in batch.into_ops() {
-            match op {
-                WriteOp::Put(k, v) => {
-                    self.map.insert(Key::new(&k), v);
-                }
-                WriteOp::Delete(k) => {
-                    self.map.remove(k.as_slice());
-                }
-                WriteOp::DeleteRange(s, e) => {
-                    if s < e {
-                        // map = [.., s) ; tail = [s, ..) ; rest = [e, ..): drop [s, e).
-                        let mut tail = self.map.split_off(s.as_slice());
-                        let mut rest = tail.split_off(e.as_slice());
-                        self.map.append(&mut rest);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The storage conformance suite: every [`Store`] implementation runs these checks against a

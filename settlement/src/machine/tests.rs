@@ -118,7 +118,7 @@ impl Harness {
             .store()
             .iter()
             .filter(|(k, _)| *k != keys::META)
-            .map(|(k, v)| (k.to_vec(), v.clone()))
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
             .collect()
     }
 }

@@ -101,26 +101,43 @@ pub struct UsageRecord {
 /// twice has the same identity even if its charge was changed (TD.57's duplicate check on
 /// subscriber, start time, service, duration/volume and other party), and whether it is a
 /// credit (the refund of an event is a second record, not a duplicate).
+///
+/// Layout: visited (5) and home (5) TADIG, then the event fields packed into 55 bytes (IMSI
+/// value and length, service code with the credit flag in its top bit, start, duration,
+/// volumes, other party value and length, charging id), so that their hash is one SHA-256
+/// block.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct EventIdentity {
     bytes: [u8; EventIdentity::LEN],
 }
 
 impl EventIdentity {
+    /// Bytes of the pair (visited and home TADIG) at the start.
+    const PAIR_LEN: usize = 5 + 5;
+    /// Bytes of the event fields after the pair: at most 55, one SHA-256 block.
+    const EVENT_LEN: usize = 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8;
     /// Encoded length.
-    pub const LEN: usize = 5 + 5 + 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8 + 1;
+    pub const LEN: usize = Self::PAIR_LEN + Self::EVENT_LEN;
+    /// Length of a [`fingerprint`](Self::fingerprint).
+    pub const FINGERPRINT_LEN: usize = Self::PAIR_LEN + 16;
 
     /// The identity bytes (fixed width, big-endian).
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.bytes
     }
 
-    /// The first 16 bytes of SHA-256 over the identity: the duplicate-detection key. Uniform
-    /// bytes keep index lookups short (no long shared prefixes to compare); 128 bits make an
-    /// accidental collision negligible (about 2^-48 after a trillion records).
-    pub fn fingerprint(&self) -> [u8; 16] {
-        let h = crate::crypto::sha256(&[&self.bytes]);
-        h.0[..16].try_into().expect("16 bytes")
+    /// The duplicate-detection key: the pair in clear, then the first 16 bytes of SHA-256
+    /// over the event fields. Uniform bytes keep index lookups short; 128 bits make an
+    /// accidental collision negligible (about 2^-48 after a trillion records of one pair);
+    /// and with the pair in clear, a sender that crafts a collision can only make one of its
+    /// own records look like a duplicate of another of its own, never touch another pair's.
+    pub fn fingerprint(&self) -> [u8; Self::FINGERPRINT_LEN] {
+        let (pair, event) = self.bytes.split_at(Self::PAIR_LEN);
+        let h = crate::crypto::sha256(&[event]);
+        let mut f = [0u8; Self::FINGERPRINT_LEN];
+        f[..Self::PAIR_LEN].copy_from_slice(pair);
+        f[Self::PAIR_LEN..].copy_from_slice(&h.0[..16]);
+        f
     }
 }
 
@@ -143,7 +160,9 @@ impl UsageRecord {
         put(self.home.as_bytes());
         put(&self.imsi.digits().value().to_be_bytes());
         put(&[self.imsi.digits().len()]);
-        put(&[self.service.code()]);
+        // A refund of an event is not a duplicate of the event. Service codes are below 128.
+        debug_assert!(self.service.code() < 0x80);
+        put(&[self.service.code() | (u8::from(self.is_credit()) << 7)]);
         put(&self.start.unix_seconds().to_be_bytes());
         put(&self.duration_s.to_be_bytes());
         put(&self.volume_up_bytes.to_be_bytes());
@@ -156,8 +175,6 @@ impl UsageRecord {
             None => put(&[0u8; 9]),
         }
         put(&self.charging_id.unwrap_or(0).to_be_bytes());
-        // A refund of an event is not a duplicate of the event.
-        put(&[u8::from(self.is_credit())]);
         debug_assert_eq!(at, EventIdentity::LEN);
         EventIdentity { bytes: b }
     }
@@ -382,6 +399,32 @@ pub(crate) mod tests {
         let r = sample(7);
         let bytes = r.to_bytes();
         assert_eq!(UsageRecord::from_bytes(&bytes, "record").unwrap(), r);
+    }
+
+    #[test]
+    fn identity_tells_credits_pairs_and_numbers_apart() {
+        assert!(
+            ServiceKind::ALL.iter().all(|s| s.code() < 0x80),
+            "the credit flag shares the service byte"
+        );
+        let a = sample(1);
+        let mut credit = a.clone();
+        credit.charge = Amount::new(-credit.charge.minor().abs().max(1), credit.charge.scale());
+        credit.tax = Amount::new(0, credit.tax.scale());
+        assert_ne!(a.identity(), credit.identity(), "a refund is not a duplicate");
+        assert_ne!(a.identity().fingerprint(), credit.identity().fingerprint());
+        let mut other_pair = a.clone();
+        other_pair.home = "CHNCM".parse().unwrap();
+        assert_ne!(a.identity(), other_pair.identity());
+        let f = other_pair.identity().fingerprint();
+        assert_eq!(&f[..10], b"KORKTCHNCM", "the pair is in clear: {f:?}");
+        // Same digits value, another length (leading zeros): another number.
+        let mut short = a.clone();
+        short.other_party = Some(PartyNumber::from_parts(123, 3).unwrap());
+        let mut long = a.clone();
+        long.other_party = Some(PartyNumber::from_parts(123, 4).unwrap());
+        assert_ne!(short.identity(), long.identity());
+        assert_ne!(short.identity().fingerprint(), long.identity().fingerprint());
     }
 
     #[test]
