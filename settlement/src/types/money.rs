@@ -71,6 +71,19 @@ pub fn div_round_half_even(n: i128, d: i128) -> i128 {
     div_round_half_even_wide(n, d)
 }
 
+/// `minor * num * 10^shift / den` (or `/ (den * 10^-shift)`), rounded half-even, when every
+/// step fits in an `i64`; `None` otherwise. `den > 0`.
+fn mul_div_i64(minor: i64, num: i64, den: i64, shift: i32) -> Option<i64> {
+    let p = minor.checked_mul(num)?;
+    let pow = 10i64.checked_pow(shift.unsigned_abs())?;
+    let (n, d) = if shift >= 0 {
+        (p.checked_mul(pow)?, den)
+    } else {
+        (p, den.checked_mul(pow)?)
+    };
+    Some(div_round_half_even_i64(n, d))
+}
+
 /// [`div_round_half_even`] in 64 bits. `d > 0`; the result cannot overflow: with `d == 1`
 /// nothing is rounded up, and with `d >= 2` the quotient is at most half of `i64::MAX`.
 fn div_round_half_even_i64(n: i64, d: i64) -> i64 {
@@ -197,6 +210,16 @@ impl Amount {
         }
         let Rounding::HalfEven = rounding;
         let shift = i32::from(to.places()) - i32::from(self.scale.places());
+        // Rating's usual case fits in 64 bits: the same arithmetic without 128-bit
+        // multiplications and divisions. Any overflow falls through to the exact path.
+        if let Some(q) = mul_div_i64(self.minor, num, den, shift) {
+            return Ok(Amount::new(q, to));
+        }
+        self.mul_div_wide(num, den, shift, to)
+    }
+
+    /// [`Amount::mul_div`] in 128 bits.
+    fn mul_div_wide(self, num: i64, den: i64, shift: i32, to: Scale) -> Result<Amount, MoneyError> {
         let mut n = i128::from(self.minor) * i128::from(num);
         let mut d = i128::from(den);
         if shift >= 0 {
@@ -386,6 +409,7 @@ impl fmt::Display for Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::prop_oneof;
 
     proptest::proptest! {
         #[test]
@@ -394,6 +418,21 @@ mod tests {
                 i128::from(div_round_half_even_i64(n, d)),
                 div_round_half_even_wide(i128::from(n), i128::from(d))
             );
+        }
+
+        #[test]
+        fn mul_div_fast_path_agrees_with_the_exact_one(
+            minor in prop_oneof![-1_000_000_000i64..1_000_000_000, proptest::num::i64::ANY],
+            num in prop_oneof![0i64..100_000, proptest::num::i64::ANY],
+            den in prop_oneof![1i64..10_000, 1i64..],
+            from in 0u8..=6,
+            to in 0u8..=6,
+        ) {
+            let a = Amount::new(minor, s(from));
+            let shift = i32::from(to) - i32::from(from);
+            let exact = a.mul_div_wide(num, den, shift, s(to));
+            let fast = a.mul_div(num, den, s(to), Rounding::HalfEven);
+            proptest::prop_assert_eq!(fast, exact);
         }
 
         #[test]
