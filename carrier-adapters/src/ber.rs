@@ -301,57 +301,57 @@ pub(crate) fn decode_integer(c: &[u8]) -> Result<i64, &'static str> {
 }
 
 /// The common case in one pass: a tag of at most three octets and a definite length of at
-/// most four length octets, all present. `None` sends the caller to the general path.
+/// most four length octets, all present, in an element of at least four bytes (the first
+/// four are read at once). `None` sends the caller to the general path.
 #[inline(always)]
 pub(crate) fn fast_element(buf: &[u8], pos: usize, base: u64) -> Option<(Element<'_>, usize)> {
     let b = buf.get(pos..)?;
-    let t0 = *b.first()?;
-    let (number, mut i) = if t0 & 0x1F != 0x1F {
-        (u32::from(t0 & 0x1F), 1)
+    let &[t0, t1, t2, t3] = b.first_chunk::<4>()?;
+    // Tag number, tag octets, first length octet.
+    let (number, i, l0) = if t0 & 0x1F != 0x1F {
+        (u32::from(t0 & 0x1F), 1, t1)
+    } else if t1 & 0x80 == 0 {
+        (u32::from(t1), 2, t2)
+    } else if t2 & 0x80 == 0 {
+        ((u32::from(t1 & 0x7F) << 7) | u32::from(t2), 3, t3)
     } else {
-        let t1 = *b.get(1)?;
-        if t1 & 0x80 == 0 {
-            (u32::from(t1), 2)
-        } else {
-            let t2 = *b.get(2)?;
-            if t2 & 0x80 != 0 {
-                return None;
-            }
-            ((u32::from(t1 & 0x7F) << 7) | u32::from(t2), 3)
-        }
+        return None;
     };
-    let l0 = *b.get(i)?;
-    i += 1;
-    let len = if l0 < 0x80 {
-        usize::from(l0)
+    let (len, header_len) = if l0 < 0x80 {
+        (usize::from(l0), i + 1)
     } else {
         let n = usize::from(l0 & 0x7F);
-        if n == 0 || n > 4 || b.len() < i + n {
+        if n == 0 || n > 4 {
             return None;
         }
-        let v = b[i..i + n].iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
-        i += n;
-        v
+        let octets = b.get(i + 1..i + 1 + n)?;
+        (
+            octets.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x)),
+            i + 1 + n,
+        )
     };
-    if b.len() - i < len || t0 & 0xDF == 0 {
+    if t0 & 0xDF == 0 {
         return None;
     }
+    // Two bounds checks, each on a value already in hand: the header, then the content.
+    let content = b.get(header_len..)?.get(..len)?;
     let class = match t0 >> 6 {
         0 => Class::Universal,
         1 => Class::Application,
         2 => Class::Context,
         _ => Class::Private,
     };
+    let total = header_len + len;
     Some((
         Element {
             tag: Tag { class, number },
             constructed: t0 & 0x20 != 0,
             offset: base + pos as u64,
-            content: &b[i..i + len],
-            content_offset: base + (pos + i) as u64,
-            encoded_len: i + len,
+            content,
+            content_offset: base + (pos + header_len) as u64,
+            encoded_len: total,
         },
-        i + len,
+        total,
     ))
 }
 
@@ -436,7 +436,9 @@ impl<'a> Reader<'a> {
             self.pos += n;
             return Ok(Some(el));
         }
-        self.next_slow()
+        let (el, n) = next_slow(self.buf, self.pos, self.base, self.context)?;
+        self.pos += n;
+        Ok(Some(el))
     }
 
     /// The next element when it is a short tag with a definite length that is all present;
@@ -449,26 +451,38 @@ impl<'a> Reader<'a> {
         Some(el)
     }
 
-    /// Everything but a short tag with a definite length: long forms, indefinite lengths,
-    /// end-of-contents markers, truncation.
-    #[inline(never)]
-    fn next_slow(&mut self) -> Result<Option<Element<'a>>, Error> {
-        if is_eoc(self.buf, self.pos) {
-            return Err(Error::Malformed {
-                offset: self.base + self.pos as u64,
-                context: self.context,
-                reason: "end-of-contents marker inside a definite-length element",
-            });
-        }
-        let (el, n) = element_at_slow(self.buf, self.pos, self.base, self.context)?;
-        self.pos += n;
-        Ok(Some(el))
+    /// True when every element has been read. Checked before [`Reader::next`] once
+    /// [`Reader::next_simple`] has said `None`, it keeps the end of a walk (which is every
+    /// walk's last step) off the general path.
+    #[inline(always)]
+    pub(crate) fn is_done(&self) -> bool {
+        self.pos >= self.buf.len()
     }
 
     /// Absolute offset of the next unread byte.
     pub fn offset(&self) -> u64 {
         self.base + self.pos as u64
     }
+}
+
+/// [`Reader::next`] for everything but a short tag with a definite length: long forms,
+/// indefinite lengths, end-of-contents markers, truncation. The reader's fields come by
+/// value, so that callers' readers can live in registers.
+#[inline(never)]
+fn next_slow<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    base: u64,
+    context: &'static str,
+) -> Result<(Element<'a>, usize), Error> {
+    if is_eoc(buf, pos) {
+        return Err(Error::Malformed {
+            offset: base + pos as u64,
+            context,
+            reason: "end-of-contents marker inside a definite-length element",
+        });
+    }
+    element_at_slow(buf, pos, base, context)
 }
 
 /// Values that map to one BER element.
@@ -480,6 +494,14 @@ pub trait BerType: Sized {
     #[inline]
     fn decode_into(slot: &mut Option<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
         *slot = Some(Self::decode_ber(el, field)?);
+        Ok(())
+    }
+    /// Decodes over `out`, which holds the type's default value (types with large values
+    /// override this to decode in place). A CHOICE decodes its alternative this way, straight
+    /// into the slot that holds it.
+    #[inline]
+    fn decode_in_place(out: &mut Self, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        *out = Self::decode_ber(el, field)?;
         Ok(())
     }
     /// Decodes one more element of a list (types with large values override this to decode
@@ -515,16 +537,22 @@ impl BerType for i64 {
 }
 
 impl BerType for Octets {
-    #[inline]
+    #[inline(always)]
     fn decode_ber(el: &Element<'_>, field: &'static str) -> Result<Self, Error> {
         Ok(Octets::from_slice(el.primitive(field)?))
     }
-    #[inline]
+    #[inline(always)]
     fn decode_into(slot: &mut Option<Self>, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
         if el.constructed {
             return el.primitive(field).map(|_| ());
         }
-        *slot = Some(Octets::from_slice(el.content));
+        // Written in place: the slot is filled straight from the input bytes.
+        slot.insert(Octets(Repr::Inline(0, [0; INLINE]))).set(el.content);
+        Ok(())
+    }
+    #[inline(always)]
+    fn decode_in_place(out: &mut Self, el: &Element<'_>, field: &'static str) -> Result<(), Error> {
+        out.set(el.primitive(field)?);
         Ok(())
     }
     fn encode_ber(&self, tag: Tag, w: &mut Writer) {
@@ -545,6 +573,7 @@ pub fn decode_list<T: BerType>(
     loop {
         let child = match r.next_simple() {
             Some(c) => c,
+            None if r.is_done() => break,
             None => match r.next()? {
                 Some(c) => c,
                 None => break,
@@ -714,6 +743,43 @@ impl Writer {
 /// Inline capacity of [`Octets`]: most TAP strings (IMSI, numbers, codes, time stamps) fit.
 const INLINE: usize = 22;
 
+/// Writes `b` (at most [`INLINE`] bytes), zero-padded, to `a`. Built from a few fixed-size,
+/// possibly overlapping loads combined in registers and stored straight into `a`: no `memcpy`
+/// call for a variable length, and no temporary copy stored piecewise and read back at other
+/// widths (which stalls store forwarding).
+#[inline(always)]
+fn inline_into(a: &mut [u8; INLINE], b: &[u8]) {
+    const _: () = assert!(INLINE > 16 && INLINE <= 24);
+    fn u64_at(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    fn u32_at(b: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&b[at..at + 4]);
+        u64::from(u32::from_le_bytes(w))
+    }
+    let n = b.len();
+    debug_assert!(n <= INLINE);
+    // Little-endian words holding bytes 0..8, 8..16 and 16..INLINE, zero past `n`. Where two
+    // loads overlap they carry the same bytes, so OR-ing them is exact.
+    let (w0, w1, w2) = match n {
+        0 => (0, 0, 0),
+        1..=3 => {
+            let w =
+                u64::from(b[0]) | u64::from(b[n / 2]) << (8 * (n / 2)) | u64::from(b[n - 1]) << (8 * (n - 1));
+            (w, 0, 0)
+        }
+        4..=8 => (u32_at(b, 0) | u32_at(b, n - 4) << (8 * (n - 4)), 0, 0),
+        9..=16 => (u64_at(b, 0), u64_at(b, n - 8) >> (8 * (16 - n)), 0),
+        _ => (u64_at(b, 0), u64_at(b, 8), u64_at(b, n - 8) >> (8 * (24 - n))),
+    };
+    a[..8].copy_from_slice(&w0.to_le_bytes());
+    a[8..16].copy_from_slice(&w1.to_le_bytes());
+    a[16..].copy_from_slice(&w2.to_le_bytes()[..INLINE - 16]);
+}
+
 /// An octet string that keeps short values inline (no allocation per field on the hot path).
 #[derive(Clone)]
 pub struct Octets(Repr);
@@ -726,14 +792,26 @@ enum Repr {
 
 impl Octets {
     /// Copies `b`.
-    #[inline]
+    #[inline(always)]
     pub fn from_slice(b: &[u8]) -> Octets {
-        if b.len() <= INLINE {
-            let mut a = [0u8; INLINE];
-            a[..b.len()].copy_from_slice(b);
-            Octets(Repr::Inline(b.len() as u8, a))
-        } else {
-            Octets(Repr::Heap(b.into()))
+        let mut o = Octets(Repr::Inline(0, [0; INLINE]));
+        o.set(b);
+        o
+    }
+
+    /// Replaces the value with a copy of `b`, in place.
+    #[inline(always)]
+    fn set(&mut self, b: &[u8]) {
+        if b.len() > INLINE {
+            self.0 = Repr::Heap(b.into());
+            return;
+        }
+        if !matches!(self.0, Repr::Inline(..)) {
+            self.0 = Repr::Inline(0, [0; INLINE]);
+        }
+        if let Repr::Inline(len, a) = &mut self.0 {
+            *len = b.len() as u8;
+            inline_into(a, b);
         }
     }
 
@@ -958,6 +1036,18 @@ mod tests {
     }
 
     #[test]
+    fn inline_copy_handles_every_length_and_zero_pads() {
+        let src: Vec<u8> = (1..=INLINE as u8).map(|x| x.wrapping_mul(37) | 0x80).collect();
+        for n in 0..=INLINE {
+            let mut a = [0xEE; INLINE];
+            inline_into(&mut a, &src[..n]);
+            assert_eq!(&a[..n], &src[..n], "length {n}");
+            assert!(a[n..].iter().all(|&x| x == 0), "length {n}");
+            assert_eq!(Octets::from_slice(&src[..n]).as_slice(), &src[..n]);
+        }
+    }
+
+    #[test]
     fn octets_inline_and_heap() {
         let short = Octets::from("26201");
         let long = Octets::from_slice(&[7u8; 100]);
@@ -967,6 +1057,21 @@ mod tests {
         assert_eq!(format!("{:?}", Octets::from_slice(&[0x26, 0xF1])), "0x26f1");
         assert_eq!(Octets::from(" ab ").trimmed_text(), "ab");
         assert!(Octets::default().is_empty());
+    }
+
+    /// Whatever the one-pass path accepts, the general path reads the same way.
+    fn check_fast_path(b: &[u8], base: u64) -> Result<(), TestCaseError> {
+        if let Some((fast, n)) = fast_element(b, 0, base) {
+            let (slow, m) = element_at_slow(b, 0, base, "t").expect("the general path accepts it too");
+            prop_assert_eq!(n, m);
+            prop_assert_eq!(fast.tag, slow.tag);
+            prop_assert_eq!(fast.constructed, slow.constructed);
+            prop_assert_eq!(fast.offset, slow.offset);
+            prop_assert_eq!(fast.content, slow.content);
+            prop_assert_eq!(fast.content_offset, slow.content_offset);
+            prop_assert_eq!(fast.encoded_len, slow.encoded_len);
+        }
+        Ok(())
     }
 
     proptest! {
@@ -984,6 +1089,51 @@ mod tests {
             let mut r = el.children("t").unwrap();
             prop_assert_eq!(r.next().unwrap().unwrap().content.len(), len);
             prop_assert_eq!(r.next().unwrap().unwrap().integer("v").unwrap(), v);
+        }
+
+        #[test]
+        fn fast_path_agrees_with_the_general_path(
+            class in 0u8..4,
+            number in 0u32..20_000,
+            constructed: bool,
+            content in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in 0usize..3,
+            base in 0u64..1_000_000,
+        ) {
+            let class = [Class::Universal, Class::Application, Class::Context, Class::Private][usize::from(class)];
+            let tag = Tag { class, number };
+            let mut w = Writer::new();
+            if constructed {
+                let m = w.begin(tag);
+                w.raw(&content);
+                w.end(m);
+            } else {
+                w.primitive(tag, &content);
+            }
+            let mut b = w.into_bytes();
+            b.truncate(b.len().saturating_sub(cut));
+            check_fast_path(&b, base)?;
+        }
+
+        #[test]
+        fn fast_path_agrees_on_any_bytes(b in proptest::collection::vec(any::<u8>(), 0..12), base: u32) {
+            check_fast_path(&b, u64::from(base))?;
+        }
+
+        #[test]
+        fn integers_decode_any_content_octets(c in proptest::collection::vec(any::<u8>(), 1..=8)) {
+            // Two's complement, big-endian, whatever the padding: the plain definition.
+            let mut want: i64 = if c[0] & 0x80 != 0 { -1 } else { 0 };
+            for &b in &c {
+                want = (want << 8) | i64::from(b);
+            }
+            prop_assert_eq!(decode_integer(&c), Ok(want));
+        }
+
+        #[test]
+        fn octets_keep_their_bytes(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let o = Octets::from_slice(&b);
+            prop_assert_eq!(o.as_slice(), &b[..]);
         }
 
         #[test]

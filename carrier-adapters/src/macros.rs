@@ -34,6 +34,7 @@ macro_rules! ber_sequence {
                 loop {
                     let child = match children.next_simple() {
                         Some(c) => c,
+                        None if children.is_done() => break,
                         None => match children.next()? {
                             Some(c) => c,
                             None => break,
@@ -69,6 +70,15 @@ macro_rules! ber_sequence {
                 _field: &'static str,
             ) -> Result<(), $crate::error::Error> {
                 slot.insert(Self::default()).decode_fields(el)
+            }
+
+            #[inline]
+            fn decode_in_place(
+                out: &mut Self,
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<(), $crate::error::Error> {
+                out.decode_fields(el)
             }
 
             #[inline]
@@ -124,7 +134,9 @@ macro_rules! ber_field {
 }
 
 /// Defines an enum for an application-tagged ASN.1 `CHOICE`. With `IMPLICIT TAGS` a tag on a
-/// CHOICE is still explicit (X.680 §31.2.7): the chosen alternative is wrapped in it.
+/// CHOICE is still explicit (X.680 §31.2.7): the chosen alternative is wrapped in it. Every
+/// alternative's type implements `Default`: the alternative is decoded in place, in the slot
+/// that holds the CHOICE.
 macro_rules! ber_choice {
     (
         $(#[$meta:meta])*
@@ -147,11 +159,27 @@ macro_rules! ber_choice {
         impl $crate::ber::BerType for $name {
             fn decode_ber(
                 el: &$crate::ber::Element<'_>,
-                _field: &'static str,
+                field: &'static str,
             ) -> Result<Self, $crate::error::Error> {
+                let mut slot = None;
+                Self::decode_into(&mut slot, el, field)?;
+                // `decode_into` fills the slot whenever it succeeds.
+                slot.ok_or_else(|| {
+                    $crate::error::Error::field(el.offset, $asn, "empty CHOICE: exactly one alternative is required")
+                })
+            }
+
+            /// The alternative is decoded straight into the slot: no move of the decoded value
+            /// through the layers that would return it.
+            fn decode_into(
+                slot: &mut Option<Self>,
+                el: &$crate::ber::Element<'_>,
+                _field: &'static str,
+            ) -> Result<(), $crate::error::Error> {
                 let mut children = el.children($asn)?;
                 let first = match children.next_simple() {
                     Some(c) => Some(c),
+                    None if children.is_done() => None,
                     None => children.next()?,
                 };
                 let Some(child) = first else {
@@ -161,19 +189,28 @@ macro_rules! ber_choice {
                         "empty CHOICE: exactly one alternative is required",
                     ));
                 };
-                let v = match (child.tag.class, child.tag.number) {
-                    $( ($crate::ber::Class::Application, $vtag) =>
-                        $name::$variant($crate::ber::BerType::decode_ber(&child, $vasn)?), )*
-                    _ => $name::Unknown(child.tag),
+                match (child.tag.class, child.tag.number) {
+                    $( ($crate::ber::Class::Application, $vtag) => {
+                        *slot = Some($name::$variant(<$vty as Default>::default()));
+                        if let Some($name::$variant(x)) = slot {
+                            $crate::ber::BerType::decode_in_place(x, &child, $vasn)?;
+                        }
+                    } )*
+                    _ => *slot = Some($name::Unknown(child.tag)),
+                }
+                let extra = match children.next_simple() {
+                    Some(c) => Some(c),
+                    None if children.is_done() => None,
+                    None => children.next()?,
                 };
-                if let Some(extra) = children.next_simple().map_or_else(|| children.next(), |c| Ok(Some(c)))? {
+                if let Some(extra) = extra {
                     return Err($crate::error::Error::UnexpectedElement {
                         offset: extra.offset,
                         expected: concat!("a single alternative in ", $asn),
                         found: $crate::ber::describe(&extra),
                     });
                 }
-                Ok(v)
+                Ok(())
             }
 
             fn encode_ber(&self, tag: $crate::ber::Tag, w: &mut $crate::ber::Writer) {

@@ -533,22 +533,36 @@ impl<R: Read> TapStream<R> {
                 max: CALL_EVENTS_PER_FILE_MAX,
             });
         }
-        let total = self.input.element(CALL_EVENT_BYTES_MAX, "call event")?;
-        if let Some(end) = list.end
-            && offset + total as u64 > end
-        {
-            return Err(Error::Malformed {
+        let within_list = |total: usize| match list.end {
+            Some(end) if offset + total as u64 > end => Err(Error::Malformed {
                 offset,
                 context: "callEventDetails",
                 reason: "a call event extends beyond the end of the call event list",
-            });
-        }
+            }),
+            _ => Ok(()),
+        };
+        // The common case, a short header and the whole event already buffered (what
+        // `Input::element` checks first), parses the event's header once and decodes it
+        // where it lies; anything else goes the general way.
+        let fast = crate::ber::fast_element(self.input.window(), 0, offset)
+            .filter(|&(_, total)| total <= CALL_EVENT_BYTES_MAX);
+        let (total, decoded) = match fast {
+            Some((el, total)) => {
+                within_list(total)?;
+                (total, CallEvent::decode(&el))
+            }
+            None => {
+                let total = self.input.element(CALL_EVENT_BYTES_MAX, "call event")?;
+                within_list(total)?;
+                let decoded = self
+                    .input
+                    .view(total, "call event")
+                    .and_then(|el| CallEvent::decode(&el));
+                (total, decoded)
+            }
+        };
         self.next_index += 1;
         self.last = Some((offset, total));
-        let decoded = self
-            .input
-            .view(total, "call event")
-            .and_then(|el| CallEvent::decode(&el));
         self.input.consume(total);
         match decoded {
             Ok(event) => Ok(Some(EventItem {
