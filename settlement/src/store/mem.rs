@@ -8,8 +8,9 @@
 //!
 //! Ordering structure: keys inserted since the last flush are appended to `recent`; when it
 //! fills, it is sorted into a run, and runs merge like a binary counter (two runs of similar
-//! size become one), so each key is moved O(log n) times and there are O(log n) runs. A scan
-//! sorts a copy of `recent` (at most [`RECENT_KEYS_MAX`] keys). A deleted key leaves the value map at once but may stay listed in a run
+//! size become one), so each key is moved O(log n) times and there are O(log n) runs. The
+//! first scan after a write sorts a copy of `recent` (at most [`RECENT_KEYS_MAX`] keys) and
+//! keeps it for the scans that follow until the next write. A deleted key leaves the value map at once but may stay listed in a run
 //! until the runs are rebuilt; scans skip keys the value map no longer holds, and a key
 //! listed twice (deleted, then put again) is visited once.
 
@@ -177,6 +178,9 @@ pub struct MemStore {
     runs: Vec<Vec<Key>>,
     /// Keys put since the last flush, in the order they came.
     recent: Vec<Key>,
+    /// `recent` sorted, made by the first scan that needs it; reset by every write that
+    /// changes `recent`.
+    recent_sorted: std::sync::OnceLock<Vec<Key>>,
     /// Keys deleted from `values` that runs may still list.
     stale: usize,
 }
@@ -212,9 +216,14 @@ impl MemStore {
             let it: Box<dyn Iterator<Item = &'a Key> + 'a> = Box::new(run[from..].iter());
             sources.push(it.peekable());
         }
-        let mut recent: Vec<&'a Key> = self.recent.iter().filter(|k| k.as_slice() >= start).collect();
-        recent.sort_unstable();
-        let it: Box<dyn Iterator<Item = &'a Key> + 'a> = Box::new(recent.into_iter());
+        let recent = self.recent_sorted.get_or_init(|| {
+            let mut v = self.recent.clone();
+            v.sort_unstable();
+            v.dedup();
+            v
+        });
+        let from = recent.partition_point(|k| k.as_slice() < start);
+        let it: Box<dyn Iterator<Item = &'a Key> + 'a> = Box::new(recent[from..].iter());
         sources.push(it.peekable());
         Ordered { sources, last: None }
     }
@@ -226,6 +235,7 @@ impl MemStore {
             }
             Entry::Vacant(v) => {
                 self.recent.push(v.key().clone());
+                self.recent_sorted.take();
                 v.insert(value);
                 if self.recent.len() >= RECENT_KEYS_MAX {
                     self.flush();
@@ -246,9 +256,14 @@ impl MemStore {
 
     /// Sorts `recent` into a run and merges runs of similar size.
     fn flush(&mut self) {
-        let mut run = std::mem::take(&mut self.recent);
-        run.sort_unstable();
-        run.dedup();
+        let recent = std::mem::take(&mut self.recent);
+        // A scan may have sorted it already.
+        let run = self.recent_sorted.take().unwrap_or_else(|| {
+            let mut run = recent;
+            run.sort_unstable();
+            run.dedup();
+            run
+        });
         self.runs.push(run);
         while let [.., a, b] = self.runs.as_slice() {
             if a.len() >= 2 * b.len() {
@@ -266,6 +281,7 @@ impl MemStore {
         keys.sort_unstable();
         self.runs = vec![keys];
         self.recent.clear();
+        self.recent_sorted.take();
         self.stale = 0;
     }
 }
