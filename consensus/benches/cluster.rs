@@ -3,9 +3,11 @@
 //! `SubmitBatch` commands of 1,000 records.
 //!
 //! `cargo bench -p consensus --bench cluster` (env: `BENCH_BATCHES`, default 60;
-//! `BENCH_IN_FLIGHT`, default 8). Prints committed batches/s, records/s, p50/p99
-//! propose-to-applied latency at the leader, and the fsync latency of the disk under the
-//! temp dir next to it.
+//! `BENCH_IN_FLIGHT`, default 8; `BENCH_RATE`, records/s, default 0 = as fast as the
+//! in-flight bound allows). Prints committed batches/s, records/s, p50/p99 propose-to-applied
+//! latency at the leader, and the fsync latency of the disk under the temp dir next to it.
+//! With a rate, batch `i` is due at `i * 1000 / rate` seconds after the start and its latency
+//! counts from then (open loop: time spent waiting for an in-flight slot is included).
 #![allow(clippy::float_arithmetic, clippy::print_stdout, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -73,6 +75,7 @@ fn fsync_latencies(dir: &std::path::Path, n: usize) -> Vec<Duration> {
 fn main() {
     let batches = env_or("BENCH_BATCHES", 60);
     let in_flight = env_or("BENCH_IN_FLIGHT", 8);
+    let rate = env_or("BENCH_RATE", 0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -164,11 +167,17 @@ fn main() {
     let latencies: Vec<Duration> = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let mut tasks = Vec::new();
-        for cmd in commands {
+        for (i, cmd) in commands.into_iter().enumerate() {
+            let due = (rate > 0).then(|| {
+                began + Duration::from_secs_f64(i as f64 * f64::from(RECORDS_PER_BATCH) / rate as f64)
+            });
+            if let Some(due) = due {
+                tokio::time::sleep_until(due.into()).await;
+            }
             let permit = sem.clone().acquire_owned().await.unwrap();
             let h = leader.clone();
             tasks.push(tokio::spawn(async move {
-                let t = Instant::now();
+                let t = due.unwrap_or_else(Instant::now);
                 let out = h.propose(cmd).await.expect("batch committed");
                 let lat = t.elapsed();
                 drop(permit);
@@ -194,8 +203,13 @@ fn main() {
         "cluster bench: 3 nodes, gRPC + mutual TLS 1.3 on loopback, RocksDB fsync on, settlement SubmitBatch"
     );
     println!(
-        "  batches: {batches} x {RECORDS_PER_BATCH} records ({:.1} MiB of commands), {in_flight} in flight",
-        bytes as f64 / 1048576.0
+        "  batches: {batches} x {RECORDS_PER_BATCH} records ({:.1} MiB of commands), {in_flight} in flight, {}",
+        bytes as f64 / 1048576.0,
+        if rate > 0 {
+            format!("offered {rate} records/s")
+        } else {
+            "unpaced".to_owned()
+        }
     );
     println!("  elapsed: {secs:.2} s");
     println!("  committed batches/s: {:.1}", batches as f64 / secs);
