@@ -2,7 +2,7 @@
 //! keys in order as sorted runs for scans (a log-structured merge kept in memory).
 //!
 //! Why not one ordered map: the state machine's hot path is a point lookup and an insert of
-//! a random 17-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
+//! a random 27-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
 //! each of those walks eight or more levels, a cache miss per level; a hash map answers with
 //! one or two. Scans are rare (queries, period close, snapshots) and read the ordered runs.
 //!
@@ -10,9 +10,10 @@
 //! fills, it is sorted into a run, and runs merge like a binary counter (two runs of similar
 //! size become one), so each key is moved O(log n) times and there are O(log n) runs. The
 //! first scan after a write sorts a copy of `recent` (at most [`RECENT_KEYS_MAX`] keys) and
-//! keeps it for the scans that follow until the next write. A deleted key leaves the value map at once but may stay listed in a run
-//! until the runs are rebuilt; scans skip keys the value map no longer holds, and a key
-//! listed twice (deleted, then put again) is visited once.
+//! keeps it for the scans that follow until the next write. A deleted key leaves the value
+//! map at once but may stay listed in a run until the runs are rebuilt; scans skip keys the
+//! value map no longer holds, and a key listed twice (deleted, then put again) is visited
+//! once.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
