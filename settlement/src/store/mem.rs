@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
-use std::iter::Peekable;
 
 use super::{ReadStore, Store, WriteBatch, WriteOp};
 use crate::error::StoreError;
@@ -210,22 +209,18 @@ impl MemStore {
 
     /// Every listed key from `start` on, in order, each once (possibly stale).
     fn ordered_from<'a>(&'a self, start: &[u8]) -> Ordered<'a> {
-        let mut sources: Vec<Peekable<Box<dyn Iterator<Item = &'a Key> + 'a>>> =
-            Vec::with_capacity(self.runs.len() + 1);
-        for run in &self.runs {
-            let from = run.partition_point(|k| k.as_slice() < start);
-            let it: Box<dyn Iterator<Item = &'a Key> + 'a> = Box::new(run[from..].iter());
-            sources.push(it.peekable());
-        }
         let recent = self.recent_sorted.get_or_init(|| {
             let mut v = self.recent.clone();
             v.sort_unstable();
             v.dedup();
             v
         });
-        let from = recent.partition_point(|k| k.as_slice() < start);
-        let it: Box<dyn Iterator<Item = &'a Key> + 'a> = Box::new(recent[from..].iter());
-        sources.push(it.peekable());
+        let sources = self
+            .runs
+            .iter()
+            .chain(std::iter::once(recent))
+            .map(|run| &run[run.partition_point(|k| k.as_slice() < start)..])
+            .collect();
         Ordered { sources, last: None }
     }
 
@@ -311,7 +306,8 @@ fn merge(a: Vec<Key>, b: Vec<Key>) -> Vec<Key> {
 
 /// A merge of the runs and `recent`, in key order, each key once.
 struct Ordered<'a> {
-    sources: Vec<Peekable<Box<dyn Iterator<Item = &'a Key> + 'a>>>,
+    /// The unvisited rest of each sorted run.
+    sources: Vec<&'a [Key]>,
     last: Option<&'a Key>,
 }
 
@@ -321,15 +317,15 @@ impl<'a> Iterator for Ordered<'a> {
     fn next(&mut self) -> Option<&'a Key> {
         loop {
             let mut best: Option<(usize, &'a Key)> = None;
-            for (i, s) in self.sources.iter_mut().enumerate() {
-                if let Some(&k) = s.peek()
+            for (i, s) in self.sources.iter().enumerate() {
+                if let Some(k) = s.first()
                     && best.is_none_or(|(_, b)| k < b)
                 {
                     best = Some((i, k));
                 }
             }
             let (i, k) = best?;
-            self.sources[i].next();
+            self.sources[i] = &self.sources[i][1..];
             if self.last != Some(k) {
                 self.last = Some(k);
                 return Some(k);
