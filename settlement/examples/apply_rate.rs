@@ -4,7 +4,10 @@
 //! (`cargo bench -p settlement --features testkit`) is the reference measurement; this is for
 //! profiling (`perf record`) and for busy machines.
 //!
-//! `cargo run --release -p settlement --features testkit --example apply_rate -- [BATCHES]`
+//! `cargo run --release -p settlement --features testkit --example apply_rate -- [BATCHES] [FRESH_EVERY]`
+//!
+//! With `FRESH_EVERY` (for example 100), the ledger starts afresh every that many batches, as
+//! the criterion benchmark's `ledger_under_100k` case does.
 
 #![allow(missing_docs, clippy::print_stdout, clippy::float_arithmetic)]
 
@@ -32,19 +35,30 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2_000);
+    let fresh_every: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(u64::MAX);
     let fx = Fixture::new(&["KORKT", "JPNDO", "CHNCM"]);
     let at: UtcTime = "2026-11-20T00:00:00Z".parse().expect("valid");
-    let mut m = SettlementMachine::open(MemStore::new()).expect("opens");
-    let mut index = 0;
-    for c in fx.setup() {
-        index += 1;
-        m.apply(index, &envelope(at, c)).expect("applies");
-    }
+    let fresh = || {
+        let mut m = SettlementMachine::open(MemStore::new()).expect("opens");
+        let mut index = 0;
+        for c in fx.setup() {
+            index += 1;
+            m.apply(index, &envelope(at, c)).expect("applies");
+        }
+        (m, index)
+    };
+    let (mut m, mut index) = fresh();
     let mut total_wall = 0.0;
     let mut total_cpu = 0.0;
     let mut done = 0u64;
     while done < batches {
-        let n = 100.min(batches - done);
+        if done > 0 && done.is_multiple_of(fresh_every) {
+            (m, index) = fresh();
+        }
+        let n = 100.min(batches - done).min(fresh_every);
         let cmds: Vec<Vec<u8>> = (0..n)
             .map(|i| {
                 let k = done + i;

@@ -68,9 +68,16 @@ pub fn batch_key(k: &crate::batch::BatchKey) -> Vec<u8> {
     v
 }
 
-/// `D` + the event's fingerprint (visited, home, 16 bytes of hash).
-pub fn dedup(fingerprint: &[u8; crate::types::EventIdentity::FINGERPRINT_LEN]) -> Vec<u8> {
-    [&b"D"[..], fingerprint].concat()
+/// Length of a duplicate-detection key.
+pub const DEDUP_KEY_LEN: usize = 1 + crate::types::EventIdentity::FINGERPRINT_LEN;
+
+/// `D` + the event's fingerprint (visited, home, 16 bytes of hash). A fixed-size array: a
+/// batch makes one per record.
+pub fn dedup(fingerprint: &[u8; crate::types::EventIdentity::FINGERPRINT_LEN]) -> [u8; DEDUP_KEY_LEN] {
+    let mut k = [0u8; DEDUP_KEY_LEN];
+    k[0] = b'D';
+    k[1..].copy_from_slice(fingerprint);
+    k
 }
 
 /// `X` + record id.

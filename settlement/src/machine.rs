@@ -35,7 +35,7 @@ use crate::statement::{
     AmountTotals, ClearingStatement, NETTING_FORMAT, NettingReport, STATEMENT_FORMAT, ServiceLine,
     StatementRef, compute_netting,
 };
-use crate::store::{ReadStore, Store, WriteBatch};
+use crate::store::{Bytes, ReadStore, Store, WriteBatch};
 use crate::types::{Amount, Scale, ServiceKind, Tadig, UsageRecord, UtcTime};
 
 /// Domain label of the ledger head chain.
@@ -1229,11 +1229,14 @@ impl<S: Store> SettlementMachine<S> {
         let mut rejected = Vec::new();
         let mut flagged = Vec::new();
         // All duplicate checks of the batch in one batched lookup.
-        let mut dedup_keys: Vec<Vec<u8>> = decoded
+        let dedup_keys: Vec<[u8; keys::DEDUP_KEY_LEN]> = decoded
             .iter()
             .map(|d| keys::dedup(&d.record.identity().fingerprint()))
             .collect();
-        let earlier = self.store.get_many(&dedup_keys)?;
+        let earlier = {
+            let asked: Vec<&[u8]> = dedup_keys.iter().map(|k| &k[..]).collect();
+            self.store.get_many(&asked)?
+        };
         // Membership tests only (never iterated), so a hash set cannot make the outcome
         // depend on an order.
         let mut seen: HashSet<&[u8], foldhash::fast::FixedState> =
@@ -1338,12 +1341,14 @@ impl<S: Store> SettlementMachine<S> {
         );
         drop(seen);
         for index in dedup_writes {
-            let key = std::mem::take(&mut dedup_keys[index as usize]);
             let id = RecordId {
                 batch: batch_seq,
                 index,
             };
-            wb.put(key, id.to_bytes().to_vec());
+            wb.put(
+                Bytes::from_slice(&dedup_keys[index as usize]),
+                Bytes::from_slice(&id.to_bytes()),
+            );
         }
         for (k, v) in chunk_writes {
             wb.put(k, v);

@@ -91,7 +91,7 @@ impl ReadStore for RocksStateStore {
 
     /// One batched lookup (RocksDB's `MultiGet`: the keys are sorted and looked up together,
     /// sharing block reads) for a batch's duplicate checks.
-    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         self.db
             .batched_multi_get_cf(self.cf(), keys, false)
             .into_iter()

@@ -1,29 +1,34 @@
 //! [`MemStore`], the in-memory [`Store`]: a hash map for point reads and writes, and the
-//! keys in order as sorted runs for scans (a log-structured merge kept in memory).
+//! keys in order as sorted runs for scans (a log-structured merge kept in memory), built
+//! when a scan needs them.
 //!
 //! Why not one ordered map: the state machine's hot path is a point lookup and an insert of
 //! a random 27-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
 //! each of those walks eight or more levels, a cache miss per level; a hash map answers with
 //! one or two. Scans are rare (queries, period close, snapshots) and read the ordered runs.
 //!
-//! Ordering structure: keys inserted since the last flush are appended to `recent`; when it
-//! fills, it is sorted into a run, and runs merge like a binary counter (two runs of similar
-//! size become one), so each key is moved O(log n) times and there are O(log n) runs. The
-//! first scan after a write sorts a copy of `recent` (at most [`RECENT_KEYS_MAX`] keys) and
-//! keeps it for the scans that follow until the next write. A deleted key leaves the value
-//! map at once but may stay listed in a run until the runs are rebuilt; scans skip keys the
+//! Ordering structure: keys are grouped into families by their first byte (the state's key
+//! families: `D` duplicate checks, `L` ledgers, `B` batches, …). A new key is appended,
+//! unsorted, to its family's `recent` list; nothing is sorted on the write path. A scan
+//! first sorts the `recent` keys of the families its range touches into a run, and runs merge
+//! like a binary counter (two runs of similar size become one), so each key is moved
+//! O(log n) times and a family has O(log n) runs. Families outside a scan's range are left
+//! alone: closing a period scans ledgers and batch lists, never the millions of duplicate
+//! keys, which are only ordered when a snapshot reads the whole state. A deleted key leaves
+//! the value map at once but may stay listed until the lists are rebuilt; scans skip keys the
 //! value map no longer holds, and a key listed twice (deleted, then put again) is visited
 //! once.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{ReadStore, Store, WriteBatch, WriteOp};
+use super::{Bytes, ReadStore, Store, WriteBatch, WriteOp};
 use crate::error::StoreError;
 
-/// Keys put since the last flush before they are sorted into a run.
-const RECENT_KEYS_MAX: usize = 16_384;
+/// Key families: the empty key, then one per first byte.
+const FAMILIES: usize = 257;
 
 /// Deleted keys still listed in runs, beyond which the runs are rebuilt from the value map.
 const STALE_KEYS_MIN_REBUILD: usize = 4_096;
@@ -170,19 +175,84 @@ impl std::fmt::Debug for Key {
 }
 
 /// The in-memory store. Cloning it gives a point-in-time view.
-#[derive(Clone, Default)]
 pub struct MemStore {
     /// Every entry.
-    values: HashMap<Key, Vec<u8>, foldhash::fast::FixedState>,
-    /// Sorted, strictly increasing runs of keys, larger runs first.
-    runs: Vec<Vec<Key>>,
-    /// Keys put since the last flush, in the order they came.
-    recent: Vec<Key>,
-    /// `recent` sorted, made by the first scan that needs it; reset by every write that
-    /// changes `recent`.
-    recent_sorted: std::sync::OnceLock<Vec<Key>>,
-    /// Keys deleted from `values` that runs may still list.
+    values: HashMap<Key, Value, foldhash::fast::FixedState>,
+    /// The keys of each family (index: [`family_of`]) for ordered scans. Scans take `&self`
+    /// and sort what was written since the last scan, hence the lock; writes reach it through
+    /// `&mut self` without locking.
+    families: Mutex<Vec<Family>>,
+    /// Keys deleted from `values` that the families may still list.
     stale: usize,
+}
+
+/// A stored value: up to 16 bytes inline (a record id is 12), in the space of a `Vec`.
+type Value = smallvec::SmallVec<[u8; 16]>;
+
+/// A written value as stored: a value already on the heap keeps its buffer.
+fn stored_value(v: Bytes) -> Value {
+    if v.spilled() {
+        Value::from_vec(v.into_vec())
+    } else {
+        Value::from_slice(&v)
+    }
+}
+
+/// The family of a key: 0 for the empty key, else its first byte plus one, so families are
+/// in key order.
+fn family_of(k: &[u8]) -> usize {
+    k.first().map_or(0, |&b| usize::from(b) + 1)
+}
+
+/// The listed keys of one family.
+#[derive(Clone, Default)]
+struct Family {
+    /// Sorted, strictly increasing runs, larger runs first. Shared so that a scan can hold
+    /// them without holding the lock.
+    runs: Vec<Arc<[Key]>>,
+    /// Keys put since the family was last ordered, in the order they came.
+    recent: Vec<Key>,
+}
+
+impl Family {
+    /// Sorts `recent` into a run and merges runs of similar size.
+    fn flush(&mut self) {
+        if self.recent.is_empty() {
+            return;
+        }
+        let mut run = std::mem::take(&mut self.recent);
+        run.sort_unstable();
+        run.dedup();
+        self.runs.push(run.into());
+        while let [.., a, b] = self.runs.as_slice() {
+            if a.len() >= 2 * b.len() {
+                break;
+            }
+            let merged = merge(a, b);
+            self.runs.truncate(self.runs.len() - 2);
+            self.runs.push(merged.into());
+        }
+    }
+}
+
+impl Default for MemStore {
+    fn default() -> Self {
+        MemStore {
+            values: HashMap::default(),
+            families: Mutex::new(vec![Family::default(); FAMILIES]),
+            stale: 0,
+        }
+    }
+}
+
+impl Clone for MemStore {
+    fn clone(&self) -> Self {
+        MemStore {
+            values: self.values.clone(),
+            families: Mutex::new(self.lock_families().clone()),
+            stale: self.stale,
+        }
+    }
 }
 
 impl MemStore {
@@ -201,41 +271,60 @@ impl MemStore {
         self.values.is_empty()
     }
 
-    /// Iterates over all entries in key order.
+    /// All entries in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.ordered_from(&[])
-            .filter_map(|k| self.values.get(k).map(|v| (k.as_slice(), v.as_slice())))
+        let mut all = Vec::with_capacity(self.values.len());
+        for runs in self.ordered_runs(&[], None) {
+            for k in Ordered::new(&runs, &[]) {
+                if let Some((k, v)) = self.values.get_key_value(k) {
+                    all.push((k.as_slice(), v.as_slice()));
+                }
+            }
+        }
+        all.into_iter()
     }
 
-    /// Every listed key from `start` on, in order, each once (possibly stale).
-    fn ordered_from<'a>(&'a self, start: &[u8]) -> Ordered<'a> {
-        let recent = self.recent_sorted.get_or_init(|| {
-            let mut v = self.recent.clone();
-            v.sort_unstable();
-            v.dedup();
-            v
-        });
-        let sources = self
-            .runs
-            .iter()
-            .chain(std::iter::once(recent))
-            .map(|run| &run[run.partition_point(|k| k.as_slice() < start)..])
-            .collect();
-        Ordered { sources, last: None }
+    /// The families' lists, even after a panic elsewhere while holding the lock: every
+    /// change to them is complete before the lock is released (a flush replaces runs with
+    /// their merge only once the merge is built).
+    fn lock_families(&self) -> std::sync::MutexGuard<'_, Vec<Family>> {
+        self.families.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn put(&mut self, key: &[u8], value: Vec<u8>) {
+    /// The sorted runs of every family that may hold keys in `[start, end)`, in family order,
+    /// after sorting what each of them received since it was last ordered.
+    fn ordered_runs(&self, start: &[u8], end: Option<&[u8]>) -> Vec<Vec<Arc<[Key]>>> {
+        let first = family_of(start);
+        let last = match end {
+            None => FAMILIES - 1,
+            Some([]) => return Vec::new(),
+            // A one-byte bound is the smallest key of its family: nothing of it is in range.
+            Some([b]) => usize::from(*b),
+            Some(e) => family_of(e),
+        };
+        if last < first {
+            return Vec::new();
+        }
+        let mut families = self.lock_families();
+        families[first..=last]
+            .iter_mut()
+            .filter(|f| !f.runs.is_empty() || !f.recent.is_empty())
+            .map(|f| {
+                f.flush();
+                f.runs.clone()
+            })
+            .collect()
+    }
+
+    fn put(&mut self, key: &[u8], value: Value) {
         match self.values.entry(Key::new(key)) {
             Entry::Occupied(mut o) => {
                 o.insert(value);
             }
             Entry::Vacant(v) => {
-                self.recent.push(v.key().clone());
-                self.recent_sorted.take();
+                let families = self.families.get_mut().unwrap_or_else(PoisonError::into_inner);
+                families[family_of(key)].recent.push(v.key().clone());
                 v.insert(value);
-                if self.recent.len() >= RECENT_KEYS_MAX {
-                    self.flush();
-                }
             }
         }
     }
@@ -250,65 +339,62 @@ impl MemStore {
         }
     }
 
-    /// Sorts `recent` into a run and merges runs of similar size.
-    fn flush(&mut self) {
-        let recent = std::mem::take(&mut self.recent);
-        // A scan may have sorted it already.
-        let run = self.recent_sorted.take().unwrap_or_else(|| {
-            let mut run = recent;
-            run.sort_unstable();
-            run.dedup();
-            run
-        });
-        self.runs.push(run);
-        while let [.., a, b] = self.runs.as_slice() {
-            if a.len() >= 2 * b.len() {
-                break;
-            }
-            let b = self.runs.pop().expect("two runs");
-            let a = self.runs.pop().expect("two runs");
-            self.runs.push(merge(a, b));
-        }
-    }
-
-    /// Lists exactly the live keys again, in one run.
+    /// Lists exactly the live keys again, one run per family.
     fn rebuild(&mut self) {
-        let mut keys: Vec<Key> = self.values.keys().cloned().collect();
-        keys.sort_unstable();
-        self.runs = vec![keys];
-        self.recent.clear();
-        self.recent_sorted.take();
+        let mut families = vec![Family::default(); FAMILIES];
+        for k in self.values.keys() {
+            families[family_of(k.as_slice())].recent.push(k.clone());
+        }
+        for f in &mut families {
+            f.flush();
+        }
+        *self.families.get_mut().unwrap_or_else(PoisonError::into_inner) = families;
         self.stale = 0;
     }
 }
 
 /// Merges two sorted runs into one, each key once.
-fn merge(a: Vec<Key>, b: Vec<Key>) -> Vec<Key> {
+fn merge(a: &[Key], b: &[Key]) -> Vec<Key> {
     let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => match x.cmp(y) {
-                std::cmp::Ordering::Less => a.next(),
-                std::cmp::Ordering::Greater => b.next(),
-                std::cmp::Ordering::Equal => {
-                    b.next();
-                    a.next()
-                }
-            },
-            (Some(_), None) => a.next(),
-            (None, Some(_)) => b.next(),
-            (None, None) => return out,
-        };
-        out.extend(next);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i].clone());
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j].clone());
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i].clone());
+                i += 1;
+                j += 1;
+            }
+        }
     }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
-/// A merge of the runs and `recent`, in key order, each key once.
+/// A merge of one family's runs from a start key on, in key order, each key once (possibly
+/// deleted since).
 struct Ordered<'a> {
     /// The unvisited rest of each sorted run.
     sources: Vec<&'a [Key]>,
     last: Option<&'a Key>,
+}
+
+impl<'a> Ordered<'a> {
+    fn new(runs: &'a [Arc<[Key]>], start: &[u8]) -> Self {
+        let sources = runs
+            .iter()
+            .map(|run| &run[run.partition_point(|k| k.as_slice() < start)..])
+            .collect();
+        Ordered { sources, last: None }
+    }
 }
 
 impl<'a> Iterator for Ordered<'a> {
@@ -352,7 +438,7 @@ impl std::fmt::Debug for MemStore {
 
 impl ReadStore for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.values.get(&Key::new(key)).cloned())
+        Ok(self.values.get(&Key::new(key)).map(|v| v.to_vec()))
     }
 
     fn scan(
@@ -361,15 +447,17 @@ impl ReadStore for MemStore {
         end: Option<&[u8]>,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        for key in self.ordered_from(start) {
-            let k = key.as_slice();
-            if end.is_some_and(|e| k >= e) {
-                break;
-            }
-            if let Some(v) = self.values.get(key)
-                && !visit(k, v)
-            {
-                break;
+        for runs in self.ordered_runs(start, end) {
+            for key in Ordered::new(&runs, start) {
+                let k = key.as_slice();
+                if end.is_some_and(|e| k >= e) {
+                    return Ok(());
+                }
+                if let Some(v) = self.values.get(key)
+                    && !visit(k, v)
+                {
+                    return Ok(());
+                }
             }
         }
         Ok(())
@@ -380,15 +468,14 @@ impl Store for MemStore {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         for op in batch.into_ops() {
             match op {
-                WriteOp::Put(k, v) => self.put(&k, v),
+                WriteOp::Put(k, v) => self.put(&k, stored_value(v)),
                 WriteOp::Delete(k) => self.delete(&k),
                 WriteOp::DeleteRange(s, e) => {
-                    let doomed: Vec<Vec<u8>> = self
-                        .ordered_from(&s)
-                        .take_while(|k| k.as_slice() < e.as_slice())
-                        .filter(|k| self.values.contains_key(*k))
-                        .map(|k| k.as_slice().to_vec())
-                        .collect();
+                    let mut doomed = Vec::new();
+                    self.scan(&s, Some(&e), &mut |k, _| {
+                        doomed.push(k.to_vec());
+                        true
+                    })?;
                     for k in doomed {
                         self.delete(&k);
                     }
@@ -442,7 +529,9 @@ mod tests {
                 "round {round}: scan differs from the ordered model"
             );
             assert_eq!(s.len(), model.len());
-            assert!(s.runs.len() <= 16, "runs merge: {} runs", s.runs.len());
+            let families = s.lock_families();
+            let runs: usize = families.iter().map(|f| f.runs.len()).max().unwrap_or(0);
+            assert!(runs <= 16, "runs merge: {runs} runs in a family");
         }
         let mut from_mid = Vec::new();
         let mid = key(12_345);
@@ -453,6 +542,58 @@ mod tests {
         .unwrap();
         let expected: Vec<Vec<u8>> = model.range(mid..).take(100).map(|(k, _)| k.clone()).collect();
         assert_eq!(from_mid, expected, "a scan from the middle stops when asked");
+    }
+
+    /// A scan sorts only the families its range touches; a one-byte end bound (the smallest
+    /// key of its family) leaves that family alone. Keys at the family edges (the empty key,
+    /// one-byte keys, 0xff) scan in order.
+    #[test]
+    fn scans_order_only_the_families_they_touch() {
+        let mut s = MemStore::new();
+        let mut b = WriteBatch::new();
+        for k in [
+            &b""[..],
+            b"C1",
+            b"C",
+            b"D",
+            b"D2",
+            b"D1",
+            b"E",
+            &[0xff],
+            &[0xff, 0],
+        ] {
+            b.put(k.to_vec(), k.to_vec());
+        }
+        s.write(b).unwrap();
+        let listed = |s: &MemStore, start: &[u8], end: Option<&[u8]>| {
+            let mut out = Vec::new();
+            s.scan(start, end, &mut |k, _| {
+                out.push(k.to_vec());
+                true
+            })
+            .unwrap();
+            out
+        };
+        assert_eq!(listed(&s, b"C", Some(b"D")), vec![b"C".to_vec(), b"C1".to_vec()]);
+        let unsorted = |s: &MemStore, fam: u8| s.lock_families()[family_of(&[fam])].recent.len();
+        assert_eq!(unsorted(&s, b'C'), 0, "the scanned family is ordered");
+        assert_eq!(
+            unsorted(&s, b'D'),
+            3,
+            "the family past a one-byte end bound is not"
+        );
+        assert_eq!(listed(&s, b"D", Some(b"D2")), vec![b"D".to_vec(), b"D1".to_vec()]);
+        assert_eq!(unsorted(&s, b'D'), 0);
+        assert_eq!(unsorted(&s, b'E'), 1);
+        assert_eq!(listed(&s, b"", Some(b"")), Vec::<Vec<u8>>::new());
+        assert_eq!(listed(&s, b"E", Some(b"C")), Vec::<Vec<u8>>::new());
+        let all: Vec<Vec<u8>> = s.iter().map(|(k, _)| k.to_vec()).collect();
+        let mut expected = all.clone();
+        expected.sort();
+        assert_eq!(all, expected);
+        assert_eq!(all.len(), 9);
+        assert_eq!(all[0], Vec::<u8>::new(), "the empty key sorts first");
+        assert_eq!(listed(&s, &[0xff], None), vec![vec![0xff], vec![0xff, 0]]);
     }
 
     fn key_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
