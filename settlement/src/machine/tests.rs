@@ -210,6 +210,14 @@ fn a_period_from_batches_to_final_verified_statements() {
     let netting = NettingReport::from_canonical_bytes(&h.m.netting(p).unwrap().unwrap()).unwrap();
     let statements: Vec<ClearingStatement> = entries.iter().map(StatementEntry::statement).collect();
     netting.verify(&statements).unwrap();
+    // The direct canonical writer gives the bytes of the serde_json::Value reference form.
+    for s in &statements {
+        assert_eq!(s.canonical_bytes(), crate::canonical::value_to_canonical(s));
+    }
+    assert_eq!(
+        netting.canonical_bytes(),
+        crate::canonical::value_to_canonical(&netting)
+    );
     // Both parties sign: final, and verifiable offline with certificates only.
     h.sign_all(p);
     for e in h.m.statements(p).unwrap() {
