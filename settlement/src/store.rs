@@ -209,6 +209,19 @@ pub mod conformance {
     }
 
     fn batch_order_last_write_wins<S: Store>(s: &mut S) {
+        // Puts only, keys out of order, one key twice (a store may reorder the puts of a
+        // batch, but not the two puts of one key).
+        let mut b = WriteBatch::new();
+        b.put(b"twice".to_vec(), b"first".to_vec());
+        b.put(b"a-before".to_vec(), b"x".to_vec());
+        b.put(b"twice".to_vec(), b"second".to_vec());
+        b.put(b"z-after".to_vec(), b"y".to_vec());
+        s.write(b).unwrap();
+        assert_eq!(
+            s.get(b"twice").unwrap(),
+            Some(b"second".to_vec()),
+            "later put of a key in a batch of puts wins"
+        );
         let mut b = WriteBatch::new();
         b.put(b"k".to_vec(), b"1".to_vec());
         b.put(b"k".to_vec(), b"2".to_vec());
