@@ -603,7 +603,87 @@ mod tests {
         prop::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(0xff), any::<u8>()], 0..40)
     }
 
+    /// One step of a random workload against the store and an ordered model.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Put(Vec<u8>, u8),
+        Delete(Vec<u8>),
+        DeleteRange(Vec<u8>, Vec<u8>),
+        Scan(Vec<u8>, Option<Vec<u8>>, usize),
+        Clone,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        // Few first bytes, so families fill up and scans cross family edges; one-byte bounds
+        // (a family's smallest key) are frequent.
+        let key = prop::collection::vec(prop_oneof![Just(0u8), Just(b'C'), Just(b'D'), Just(0xff)], 0..4);
+        prop_oneof![
+            4 => (key.clone(), any::<u8>()).prop_map(|(k, v)| Step::Put(k, v)),
+            1 => key.clone().prop_map(Step::Delete),
+            1 => (key.clone(), key.clone()).prop_map(|(a, b)| Step::DeleteRange(a, b)),
+            2 => (key.clone(), prop::option::of(key), 0usize..6).prop_map(|(a, b, n)| Step::Scan(a, b, n)),
+            1 => Just(Step::Clone),
+        ]
+    }
+
     proptest::proptest! {
+        /// Puts, deletes, range deletes, scans (bounded, unbounded, stopped early) and clones
+        /// in any order: every scan lists what an ordered map lists.
+        #[test]
+        fn behaves_like_an_ordered_map(steps in proptest::collection::vec(step(), 1..80)) {
+            use std::collections::BTreeMap;
+            let mut s = MemStore::new();
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            for st in steps {
+                match st {
+                    Step::Put(k, v) => {
+                        let mut b = WriteBatch::new();
+                        b.put(k.clone(), vec![v]);
+                        s.write(b).unwrap();
+                        model.insert(k, vec![v]);
+                    }
+                    Step::Delete(k) => {
+                        let mut b = WriteBatch::new();
+                        b.delete(k.clone());
+                        s.write(b).unwrap();
+                        model.remove(&k);
+                    }
+                    Step::DeleteRange(a, z) => {
+                        let mut b = WriteBatch::new();
+                        b.delete_range(a.clone(), z.clone());
+                        s.write(b).unwrap();
+                        if a < z {
+                            let doomed: Vec<_> = model.range(a..z).map(|(k, _)| k.clone()).collect();
+                            for k in doomed {
+                                model.remove(&k);
+                            }
+                        }
+                    }
+                    Step::Scan(a, z, stop) => {
+                        let mut got = Vec::new();
+                        s.scan(&a, z.as_deref(), &mut |k, v| {
+                            got.push((k.to_vec(), v.to_vec()));
+                            got.len() < stop
+                        })
+                        .unwrap();
+                        let expected: Vec<(Vec<u8>, Vec<u8>)> = model
+                            .range(a.clone()..)
+                            .take_while(|(k, _)| z.as_ref().is_none_or(|z| *k < z))
+                            .take(stop.max(1))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        proptest::prop_assert_eq!(got, expected, "scan {:?}..{:?}", a, z);
+                    }
+                    Step::Clone => s = s.clone(),
+                }
+                proptest::prop_assert_eq!(s.len(), model.len());
+            }
+            let all: Vec<(Vec<u8>, Vec<u8>)> = s.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+            let expected: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
+            proptest::prop_assert_eq!(all, expected);
+        }
+
         #[test]
         fn keys_order_and_compare_as_byte_slices(a in key_bytes(), b in key_bytes()) {
             let (ka, kb) = (Key::new(&a), Key::new(&b));
