@@ -9,7 +9,7 @@
 //! | `A` | `A` agreement id                      | agreement entry                |
 //! | `B` | `B` batch seq                         | stored batch (records + outcome) |
 //! | `K` | `K` batch key                         | batch seq + digest (idempotency) |
-//! | `D` | `D` visited, home, event hash (16 B)  | record id (duplicate detection)  |
+//! | `D` | `D` visited, home, hour, event hash (16 B) | record id (duplicate detection) |
 //! | `X` | `X` batch seq, index                  | dispute                        |
 //! | `P` | `P` period                            | period entry                   |
 //! | `L` | `L` period, visited, home             | pair ledger (aggregates, tree frontier) |
@@ -71,7 +71,7 @@ pub fn batch_key(k: &crate::batch::BatchKey) -> Vec<u8> {
 /// Length of a duplicate-detection key.
 pub const DEDUP_KEY_LEN: usize = 1 + crate::types::EventIdentity::FINGERPRINT_LEN;
 
-/// `D` + the event's fingerprint (visited, home, 16 bytes of hash). A fixed-size array: a
+/// `D` + the event's fingerprint (visited, home, start hour, 16 bytes of hash). A fixed-size array: a
 /// batch makes one per record.
 pub fn dedup(fingerprint: &[u8; crate::types::EventIdentity::FINGERPRINT_LEN]) -> [u8; DEDUP_KEY_LEN] {
     let mut k = [0u8; DEDUP_KEY_LEN];

@@ -3,7 +3,7 @@
 //! when a scan needs them.
 //!
 //! Why not one ordered map: the state machine's hot path is a point lookup and an insert of
-//! a random 27-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
+//! a 31-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
 //! each of those walks eight or more levels, a cache miss per level; a hash map answers with
 //! one or two. Scans are rare (queries, period close, snapshots) and read the ordered runs.
 //!
@@ -38,7 +38,7 @@ const INLINE_KEY_BYTES: usize = 32;
 
 /// A stored key that keeps short keys inline: no allocation per key, and comparisons read
 /// the key where the run or the map already is instead of chasing a pointer. Almost every
-/// key of the ledger is at most 32 bytes (the duplicate-detection keys are 27).
+/// key of the ledger is at most 32 bytes (the duplicate-detection keys are 31).
 ///
 /// An inline key is built from fixed-size loads of the input into two 16-byte words, and is
 /// compared and hashed as those two words. Built with a variable-length `memcpy` and then read

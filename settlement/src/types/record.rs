@@ -118,25 +118,40 @@ impl EventIdentity {
     const EVENT_LEN: usize = 9 + 1 + 8 + 4 + 8 + 8 + 9 + 8;
     /// Encoded length.
     pub const LEN: usize = Self::PAIR_LEN + Self::EVENT_LEN;
+    /// Offset of the event's start (unix seconds, big-endian) in the identity bytes.
+    const START_AT: usize = Self::PAIR_LEN + 9 + 1;
     /// Length of a [`fingerprint`](Self::fingerprint).
-    pub const FINGERPRINT_LEN: usize = Self::PAIR_LEN + 16;
+    pub const FINGERPRINT_LEN: usize = Self::PAIR_LEN + 4 + 16;
 
     /// The identity bytes (fixed width, big-endian).
     pub fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.bytes
     }
 
-    /// The duplicate-detection key: the pair in clear, then the first 16 bytes of SHA-256
-    /// over the event fields. Uniform bytes keep index lookups short; 128 bits make an
-    /// accidental collision negligible (about 2^-48 after a trillion records of one pair);
-    /// and with the pair in clear, a sender that crafts a collision can only make one of its
-    /// own records look like a duplicate of another of its own, never touch another pair's.
+    /// The duplicate-detection key: the pair in clear, the hour of the event's start, then
+    /// the first 16 bytes of SHA-256 over the event fields. 128 bits make an accidental
+    /// collision negligible (about 2^-48 after a trillion records of one pair); with the pair
+    /// in clear, a sender that crafts a collision can only make one of its own records look
+    /// like a duplicate of another of its own, never touch another pair's.
+    ///
+    /// The hour (hours since 1970, big-endian, clamped to 32 bits) only orders the keys: a
+    /// batch's events span a few hours, so in an ordered index (RocksDB) its lookups and
+    /// inserts land in a few neighbourhoods that stay in cache, instead of anywhere in the
+    /// index. The same event always has the same start, so it never changes whether two
+    /// events are the same.
     pub fn fingerprint(&self) -> [u8; Self::FINGERPRINT_LEN] {
         let (pair, event) = self.bytes.split_at(Self::PAIR_LEN);
+        let start = i64::from_be_bytes(
+            self.bytes[Self::START_AT..Self::START_AT + 8]
+                .try_into()
+                .expect("8 bytes"),
+        );
+        let hour = u32::try_from(start.div_euclid(3600).max(0)).unwrap_or(u32::MAX);
         let h = crate::crypto::sha256(&[event]);
         let mut f = [0u8; Self::FINGERPRINT_LEN];
         f[..Self::PAIR_LEN].copy_from_slice(pair);
-        f[Self::PAIR_LEN..].copy_from_slice(&h.0[..16]);
+        f[Self::PAIR_LEN..Self::PAIR_LEN + 4].copy_from_slice(&hour.to_be_bytes());
+        f[Self::PAIR_LEN + 4..].copy_from_slice(&h.0[..16]);
         f
     }
 }
@@ -436,6 +451,29 @@ pub(crate) mod tests {
         assert_eq!(a.identity(), b.identity());
         b.start = UtcTime::from_unix_seconds(a.start.unix_seconds() + 1);
         assert_ne!(a.identity(), b.identity());
+    }
+
+    /// The fingerprint is the pair, the start hour, then the event hash; events an hour
+    /// apart differ in the hour bytes, events in the same hour share them.
+    #[test]
+    fn fingerprints_lead_with_pair_and_start_hour() {
+        let a = sample(0);
+        let f = a.identity().fingerprint();
+        assert_eq!(&f[..10], b"KORKTJPNDO");
+        let hour = u32::try_from(a.start.unix_seconds() / 3600).unwrap();
+        assert_eq!(f[10..14], hour.to_be_bytes(), "start hour after the pair");
+        let mut b = a.clone();
+        b.start = UtcTime::from_unix_seconds(a.start.unix_seconds() + 3600);
+        let g = b.identity().fingerprint();
+        assert_eq!(g[10..14], (hour + 1).to_be_bytes());
+        assert_ne!(f[14..], g[14..], "the hash covers the start too");
+        let mut c = a.clone();
+        c.start = UtcTime::from_unix_seconds(-1);
+        assert_eq!(
+            c.identity().fingerprint()[10..14],
+            [0; 4],
+            "before 1970 clamps to hour 0"
+        );
     }
 
     #[test]
