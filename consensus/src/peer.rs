@@ -298,6 +298,17 @@ impl<M: StateMachine> Peer<M> {
                 ),
             });
         }
+        if applied < log.snapshot_point().0 {
+            // The entries between would be needed to replay the state, and are gone.
+            return Err(ConsensusError::Corrupt {
+                what: "applied index",
+                reason: format!(
+                    "state applied to {applied} but the log was compacted to {}: the state's \
+                     unflushed writes were lost and the log no longer holds them",
+                    log.snapshot_point().0
+                ),
+            });
+        }
         if applied > commit {
             // Committed entries are applied (ready step 3) before the hard state carrying
             // their commit index is persisted (step 4); a crash in between leaves the state
@@ -1013,6 +1024,8 @@ impl<M: StateMachine> Peer<M> {
             peers,
         };
         let slot: StateSlot = self.engine.active_slot()?.other();
+        // The staged state was written without the write-ahead log: durable before the flip.
+        self.engine.flush_state(slot)?;
         crash_point!("consensus::snapshot_before_install");
         self.raw
             .mut_store()
@@ -1051,6 +1064,8 @@ impl<M: StateMachine> Peer<M> {
         let applied = self.sm.applied_index();
         let log = self.raw.mut_store().log_mut();
         if log.snapshot_point().0 == 0 && applied >= 1 && applied <= log.last_index() {
+            self.engine.flush_state(self.engine.active_slot()?)?;
+            let log = self.raw.mut_store().log_mut();
             log.compact(applied)?;
             self.last_compact_applied = applied;
             tracing::info!(
@@ -1071,6 +1086,9 @@ impl<M: StateMachine> Peer<M> {
         let to = applied.saturating_sub(self.cfg.log_retain_entries);
         let log = self.raw.mut_store().log_mut();
         if to > log.snapshot_point().0 && to <= log.last_index() {
+            // The entries up to `to` may be the only copy of state writes not yet flushed.
+            self.engine.flush_state(self.engine.active_slot()?)?;
+            let log = self.raw.mut_store().log_mut();
             log.compact(to)?;
             tracing::debug!(id = self.cfg.id, to, "log compacted");
         }

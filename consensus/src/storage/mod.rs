@@ -13,10 +13,14 @@
 //!   crash before it leaves the old state and log, a crash after it the new state.
 //!
 //! Durability: log appends and hard state are written with `sync` (WAL fsync) before any
-//! message that depends on them is sent. State writes are not synced: every column family
-//! shares one write-ahead log, recovered as a prefix, so a later synced log write makes every
-//! earlier state write durable too, and a state write lost to power failure is replayed from
-//! the log (the applied index is in the same batch as the state it describes).
+//! message that depends on them is sent. State writes bypass the write-ahead log (the Raft
+//! log already holds every command): they are durable once the state column family is
+//! flushed, and the applied index is in the same batch as the state it describes, so a
+//! flushed state is always a consistent prefix. A crash, or any close (closing does not
+//! flush), loses the unflushed state writes; the restart replays their entries from the log.
+//! So the log is never compacted past an unflushed state: the state is flushed before every
+//! log compaction, and a staged snapshot slot is flushed before the batch that makes it
+//! active. Opening a node whose state is behind its log's start is refused as corrupt.
 
 mod engine;
 mod log;

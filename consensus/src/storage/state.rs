@@ -148,10 +148,11 @@ impl Store for RocksStateStore {
                 }
             }
         }
-        // Not synced: see the storage module docs (a later synced log write makes it
-        // durable, and a lost state write is replayed from the log).
+        // Not in the write-ahead log: see the storage module docs. A state write is durable
+        // once its column family is flushed; until then a crash loses it and the node
+        // replays the entries from the Raft log, which is not compacted past a flush.
         let mut wo = WriteOptions::default();
-        wo.set_sync(false);
+        wo.disable_wal(true);
         self.db.write_opt(b, &wo).map_err(|e| store_error("write", e))
     }
 }
@@ -287,5 +288,34 @@ mod tests {
             );
             assert_eq!(s.get(&[b'D', i]).unwrap(), Some(vec![i; 12]), "small value {i}");
         }
+    }
+
+    /// State writes bypass the write-ahead log and closing does not flush them: what was not
+    /// flushed is gone after a reopen, exactly as after a crash (the Raft log replays it);
+    /// what `flush_state` flushed survives.
+    #[test]
+    fn only_flushed_state_writes_survive_a_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |s: &mut RocksStateStore, k: &[u8]| {
+            let mut b = WriteBatch::new();
+            b.put(k.to_vec(), b"v".to_vec());
+            s.write(b).unwrap();
+        };
+        {
+            let engine = RocksEngine::open(dir.path(), true).unwrap();
+            let mut s = engine.state_store().unwrap();
+            put(&mut s, b"flushed");
+            engine.flush_state(s.slot()).unwrap();
+            put(&mut s, b"unflushed");
+            assert_eq!(s.get(b"unflushed").unwrap(), Some(b"v".to_vec()));
+        }
+        let engine = RocksEngine::open(dir.path(), true).unwrap();
+        let s = engine.state_store().unwrap();
+        assert_eq!(s.get(b"flushed").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            s.get(b"unflushed").unwrap(),
+            None,
+            "closing must not flush the state"
+        );
     }
 }
