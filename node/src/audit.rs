@@ -8,6 +8,10 @@
 //! - every closed period's netting report against its statements;
 //! - the ledger head, recomputed over the Raft log entries the node still holds, from the
 //!   latest head checkpoint they cover.
+//!
+//! It audits the state as stored: state writes are durable when RocksDB flushes them, so a
+//! stopped node's state may stop short of its log; the report says how many committed
+//! entries the next start will replay on top of it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -185,8 +189,16 @@ pub fn audit(data_dir: &Path) -> Result<i32, NodeError> {
         }
     };
 
+    let commit = log.hard_state().commit;
+    let replay_note = if commit > applied {
+        format!(
+            "; the state is applied to {applied}, the log holds committed entries to {commit}, which the next start replays"
+        )
+    } else {
+        String::new()
+    };
     out(&format!(
-        "audited {checked_records} records in {seq} batches, {} trees, {statements} statements; {head_note}",
+        "audited {checked_records} records in {seq} batches, {} trees, {statements} statements; {head_note}{replay_note}",
         leaves.len()
     ));
     if problems.is_empty() {

@@ -93,7 +93,7 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn csv_json_streams_disputes_and_watch() {
-    let c = TestCluster::start(&CARRIERS, Some(15)).await.unwrap();
+    let mut c = TestCluster::start(&CARRIERS, Some(15)).await.unwrap();
     register_agreements(&c.certs, &c.demo_nodes(), roamledger_node::ledger::now())
         .await
         .unwrap();
@@ -315,6 +315,23 @@ async fn csv_json_streams_disputes_and_watch() {
     })
     .await;
     assert!(got.is_ok(), "existing statements not sent; got {existing:?}");
+    drop(late);
+
+    // A gracefully stopped node's storage holds everything it applied (the stop flushes the
+    // state) and audits clean: records, trees, statements, netting and the ledger head agree.
+    c.stop(2).await;
+    let data_dir = &c.configs[2].data_dir;
+    {
+        let engine = consensus::RocksEngine::open(data_dir.join("rocksdb"), false).unwrap();
+        let m = settlement::machine::SettlementMachine::open(engine.state_store().unwrap()).unwrap();
+        assert!(
+            m.stored_batch(0).unwrap().is_some() && !m.periods().is_empty(),
+            "the stopped node's stored state lacks what it applied (applied index {})",
+            m.applied_index()
+        );
+    }
+    let code = roamledger_node::audit::audit(data_dir).unwrap();
+    assert_eq!(code, 0, "the audit of a stopped node reports a mismatch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -86,10 +86,11 @@ impl RocksEngine {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
-        // Closing does not flush the state's memtables: a stop is a crash as far as the state
-        // is concerned, and the restart replays the entries applied since the last flush
-        // from the Raft log. One recovery path, exercised by every restart (and by the
-        // tests' simulated crashes, which close the database). The Rust bindings have no
+        // Closing does not flush the state's memtables (a graceful `Node::stop` flushes
+        // before it closes): an unclean close is a crash as far as the state is concerned,
+        // and the restart replays the entries applied since the last flush from the Raft
+        // log. The tests' simulated crashes close the database this way, so they exercise
+        // that replay. The Rust bindings have no
         // setter for this option; RocksDB's options-string parser sets it.
         let opts = opts
             .get_options_from_string("avoid_flush_during_shutdown=true")

@@ -16,8 +16,9 @@
 //! message that depends on them is sent. State writes bypass the write-ahead log (the Raft
 //! log already holds every command): they are durable once the state column family is
 //! flushed, and the applied index is in the same batch as the state it describes, so a
-//! flushed state is always a consistent prefix. A crash, or any close (closing does not
-//! flush), loses the unflushed state writes; the restart replays their entries from the log.
+//! flushed state is always a consistent prefix. A crash, or closing the database without
+//! a graceful stop (closing does not flush; `Node::stop` flushes first), loses the unflushed
+//! state writes; the restart replays their entries from the log.
 //! So the log is never compacted past an unflushed state: the state is flushed before every
 //! log compaction, and a staged snapshot slot is flushed before the batch that makes it
 //! active. Opening a node whose state is behind its log's start is refused as corrupt.
