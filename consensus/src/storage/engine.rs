@@ -90,8 +90,8 @@ impl RocksEngine {
         // before it closes): an unclean close is a crash as far as the state is concerned,
         // and the restart replays the entries applied since the last flush from the Raft
         // log. The tests' simulated crashes close the database this way, so they exercise
-        // that replay. The Rust bindings have no
-        // setter for this option; RocksDB's options-string parser sets it.
+        // that replay. The Rust bindings have no setter for this option; RocksDB's
+        // options-string parser sets it.
         let opts = opts
             .get_options_from_string("avoid_flush_during_shutdown=true")
             .map_err(|e| ConsensusError::storage("options", e))?;
