@@ -631,6 +631,17 @@ impl<M: StateMachine> Peer<M> {
             return Ok(());
         }
         if c.seq == 0 {
+            if self.staged_pending() {
+                // Raft accepted the snapshot staged in the inactive slot and installs it at
+                // the next Ready; a new stream (a retry, or a duplicated first chunk) would
+                // clear that slot underneath it. The leader retries if this one was needed.
+                tracing::debug!(
+                    from = c.from,
+                    index = c.index,
+                    "snapshot stream ignored: a staged snapshot awaits installation"
+                );
+                return Ok(());
+            }
             let slot = self.engine.active_slot()?.other();
             self.staging = Some(Staging::begin(
                 self.engine.slot_store(slot),
@@ -667,8 +678,31 @@ impl<M: StateMachine> Peer<M> {
             }
             self.staged = Some((st.index, st.term));
             let _ = self.raw.step(*m);
+            if !self.staged_pending() {
+                // Raft did not take it (stale, or already covered by the log): nothing to
+                // install, and the slot is free for the next stream.
+                self.staged = None;
+            }
         }
         Ok(())
+    }
+
+    /// True while raft holds the staged snapshot as its pending (unstable) snapshot, to be
+    /// handed out in a Ready and installed from the inactive slot.
+    fn staged_pending(&self) -> bool {
+        let Some((index, term)) = self.staged else {
+            return false;
+        };
+        self.raw
+            .raft
+            .raft_log
+            .unstable
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| {
+                let m = s.get_metadata();
+                (m.index, m.term) == (index, term)
+            })
     }
 
     /// Snapshot reports, unreachable peers, snapshot generation: housekeeping between two

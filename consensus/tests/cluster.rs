@@ -274,7 +274,9 @@ fn leadership_transfer_moves_the_leader() {
 fn seeds() -> Vec<u64> {
     match std::env::var("CONSENSUS_SEED") {
         Ok(s) => vec![s.parse().expect("CONSENSUS_SEED is a number")],
-        Err(_) => vec![11, 12, 13],
+        // 102, 108 and 125 once failed: a duplicated first chunk of a snapshot stream
+        // cleared a staged snapshot that raft was about to install.
+        Err(_) => vec![11, 12, 13, 102, 108, 125],
     }
 }
 
