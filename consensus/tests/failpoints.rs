@@ -1,6 +1,7 @@
 //! Crashes injected at every failpoint of the driver, followed by a restart: the node
 //! resumes from what it persisted and the cluster converges to identical state.
-//! Run with `cargo nextest run -p consensus --features failpoints --test failpoints`.
+//! Run with `cargo nextest run -p consensus --features failpoints --test failpoints`;
+//! `CONSENSUS_SEED=<n>` runs every scenario with seed n instead of its own.
 #![cfg(feature = "failpoints")]
 
 mod common;
@@ -11,7 +12,14 @@ fn kv(id: &str, k: &str, v: &str) -> Vec<u8> {
     format!("{id}:{k}={v}").into_bytes()
 }
 
+/// The scenario's seed: its own, or `CONSENSUS_SEED` when set (to sweep many schedules).
+fn seed_or(own: u64) -> u64 {
+    std::env::var("CONSENSUS_SEED").map_or(own, |s| s.parse().expect("CONSENSUS_SEED is a number"))
+}
+
 fn crash_and_recover(point: &'static str, on_leader: bool, seed: u64) {
+    let seed = seed_or(seed);
+    eprintln!("{point}: seed {seed} (rerun with CONSENSUS_SEED={seed})");
     let _scenario = fail::FailScenario::setup();
     let mut c: SimCluster<KvMachine> = SimCluster::new(3, seed);
     for i in 0..5 {
@@ -78,6 +86,8 @@ fn crash_between_apply_and_the_client_answer() {
 }
 
 fn snapshot_crash(point: &'static str, seed: u64) {
+    let seed = seed_or(seed);
+    eprintln!("{point}: seed {seed} (rerun with CONSENSUS_SEED={seed})");
     let _scenario = fail::FailScenario::setup();
     let mut c: SimCluster<KvMachine> = SimCluster::with_config(
         3,

@@ -223,6 +223,9 @@ impl<M: StateMachine + Digest> SimCluster<M> {
     }
 
     fn open(&mut self, id: u64, bootstrap: Option<Membership>) {
+        // raft-rs draws election timeouts from its own thread-local generator; a one-tick
+        // range per node, chosen from the seed, takes that randomness out of the run.
+        let jitter = self.election_jitter(id, (self.cfg)(id).election_tick);
         let node = self.nodes.get_mut(&id).unwrap();
         let inbox = node.inbox.clone();
         inbox.lock().unwrap().clear();
@@ -236,14 +239,33 @@ impl<M: StateMachine + Digest> SimCluster<M> {
         );
         let engine = RocksEngine::open(node.dir.path(), true).unwrap();
         let mut cfg = (self.cfg)(id);
-        // raft-rs draws election timeouts from its own thread-local generator; a one-tick
-        // range per node, chosen from the seed, takes that randomness out of the run.
-        let jitter = consensus::transport::sim::SimRng::new(self.seed ^ id.wrapping_mul(0x9E37_79B9))
-            .below(cfg.election_tick as u64) as usize;
         cfg.min_election_tick = cfg.election_tick + jitter;
         cfg.max_election_tick = cfg.min_election_tick + 1;
         let peer = Peer::open(cfg, engine, Arc::new(transport), bootstrap).unwrap();
         node.peer = Some(peer);
+    }
+
+    /// Node `id`'s election timeout offset (ticks beyond `election_tick`), from the seed and
+    /// distinct from every lower id's: nodes with equal fixed timeouts split every vote
+    /// forever (seed 64 once gave all three nodes the same offset and never elected a leader).
+    /// A collision moves to the next free offset, so seeds without one keep their schedule.
+    fn election_jitter(&self, id: u64, election_tick: usize) -> usize {
+        let drawn = |i: u64| {
+            consensus::transport::sim::SimRng::new(self.seed ^ i.wrapping_mul(0x9E37_79B9))
+                .below(election_tick as u64) as usize
+        };
+        let mut used = Vec::new();
+        for i in self.ids().into_iter().filter(|&i| i <= id) {
+            let mut j = drawn(i);
+            while used.contains(&j) && used.len() < election_tick {
+                j = (j + 1) % election_tick;
+            }
+            used.push(j);
+            if i == id {
+                return j;
+            }
+        }
+        drawn(id)
     }
 
     /// Stops node `id` abruptly: the peer is dropped (its RocksDB closed) without any
