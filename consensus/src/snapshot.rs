@@ -10,8 +10,11 @@
 //!
 //! Receiving: chunks are validated and written into the *inactive* state column family
 //! ([`Staging`]); only when the trailer matched is the `MsgSnapshot` stepped into Raft, and
-//! only when Raft hands the snapshot back in a `Ready` does one synced batch flip the active
-//! column family ([`crate::storage::RocksLogStore::install_snapshot`]).
+//! only when Raft hands the snapshot back in a `Ready` is the staged column family flushed
+//! (state writes skip RocksDB's write-ahead log) and one synced batch flips the active
+//! column family ([`crate::storage::RocksLogStore::install_snapshot`]). While Raft holds a
+//! staged snapshot waiting for that `Ready`, the first chunk of another stream is ignored,
+//! so nothing clears the slot underneath it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 //!   addresses), snapshot metadata (index and term the log was compacted to), and which state
 //!   column family is active.
 //! - `state_a`, `state_b`: the state machine's keys. One is active; the other receives an
-//!   incoming snapshot, and one synced batch flips the active flag, rewrites the snapshot
-//!   metadata and clears the log. That flip is what makes snapshot installation atomic: a
+//!   incoming snapshot; once it is flushed, one synced batch flips the active flag, rewrites
+//!   the snapshot metadata and clears the log. That flip is what makes snapshot installation atomic: a
 //!   crash before it leaves the old state and log, a crash after it the new state.
 //!
 //! Durability: log appends and hard state are written with `sync` (WAL fsync) before any
