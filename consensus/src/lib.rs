@@ -25,9 +25,11 @@
 //!   sent (ready-loop step 4 before step 5).
 //! - A state change and its applied index are one atomic write (the state machine's batch);
 //!   the driver never skips a command: a state machine error stops the node.
-//! - State writes skip RocksDB's write-ahead log; the Raft log is their log. The state is
-//!   flushed before the log is compacted, before a staged snapshot becomes active and at a
-//!   graceful stop, so a restart can always replay from the state's applied index.
+//! - State writes skip RocksDB's write-ahead log; the Raft log is their log. The log is
+//!   compacted only up to the applied index the flushed state holds (read from the
+//!   persisted tier; production flushes in the background and never waits for it), the
+//!   state is flushed before a staged snapshot becomes active and at a graceful stop, so a
+//!   restart can always replay from the state's applied index.
 //! - A membership record is written before the state machine records the conf change's
 //!   index, and carries that index, so a crash between the two never re-applies it.
 //! - Snapshots are staged into the inactive state slot and installed by one synced batch

@@ -2,6 +2,8 @@
 //! consensus crate sees commands as opaque bytes; the node crate implements this trait for
 //! the settlement machine.
 
+use settlement::store::ReadStore;
+
 use crate::storage::RocksStateStore;
 
 /// A state machine failure. The driver stops applying (it never skips a command): the node
@@ -30,4 +32,8 @@ pub trait StateMachine: Send + Sized + 'static {
 
     /// The last index applied or skipped.
     fn applied_index(&self) -> u64;
+    /// The applied index as `store` holds it (0 for an empty store), read without opening
+    /// a machine. The driver passes the durable part of the state
+    /// ([`RocksStateStore::persisted`]): the log may be compacted up to that index.
+    fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError>;
 }

@@ -64,6 +64,11 @@ pub struct PeerConfig {
     /// Stream snapshots from a background thread (production). `false` streams them inline
     /// in the ready loop, which deterministic tests need.
     pub snapshot_in_background: bool,
+    /// Make the state durable for a log compaction with a flush in RocksDB's background
+    /// threads, compacting once the durable applied index has caught up (production: the
+    /// ready loop never waits for a flush). `false` flushes and waits in the ready loop, so
+    /// compaction happens at the same point of every run, which deterministic tests need.
+    pub state_flush_in_background: bool,
     /// Ticks a read-index request may wait before it is answered with a retry.
     pub read_timeout_ticks: u64,
 }
@@ -82,6 +87,7 @@ impl PeerConfig {
             log_compact_interval_entries: LOG_COMPACT_INTERVAL_ENTRIES,
             snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             snapshot_in_background: true,
+            state_flush_in_background: true,
             read_timeout_ticks: 50,
         }
     }
@@ -240,6 +246,11 @@ pub struct Peer<M: StateMachine> {
     term: u64,
     ticks: u64,
     last_compact_applied: u64,
+    /// A log compaction waiting for the state to be durable up to its index.
+    compact_pending: Option<PendingCompaction>,
+    /// Set by `tick`: a pending compaction reads the durable applied index at most once a
+    /// tick.
+    compact_recheck: bool,
     source: Option<SnapshotSource>,
     reports_tx: mpsc::Sender<SnapshotReport>,
     reports_rx: mpsc::Receiver<SnapshotReport>,
@@ -247,6 +258,15 @@ pub struct Peer<M: StateMachine> {
     staged: Option<(u64, u64)>,
     snapshots_installed: u64,
     removed: bool,
+}
+
+/// See `Peer::maybe_compact`.
+#[derive(Clone, Copy, Debug)]
+struct PendingCompaction {
+    /// Compact the log up to here once the state is durable that far.
+    to: u64,
+    /// A background flush of the state was requested for it.
+    flush_requested: bool,
 }
 
 fn sm_error(index: u64, e: impl std::fmt::Display) -> ConsensusError {
@@ -330,6 +350,8 @@ impl<M: StateMachine> Peer<M> {
         tracing::info!(id = cfg.id, applied, commit, voters = ?membership.conf_state.get_voters(), "peer opened");
         Ok(Peer {
             last_compact_applied: applied,
+            compact_pending: None,
+            compact_recheck: false,
             cfg,
             raw,
             engine,
@@ -405,6 +427,7 @@ impl<M: StateMachine> Peer<M> {
     /// Advances logical time by one tick.
     pub fn tick(&mut self) {
         self.ticks += 1;
+        self.compact_recheck = true;
         self.raw.tick();
         self.expire_reads();
         if let Some(s) = &self.source
@@ -1090,6 +1113,8 @@ impl<M: StateMachine> Peer<M> {
         self.membership = membership;
         self.staged = None;
         self.last_compact_applied = index;
+        // The install replaced the log; a compaction planned on the old one is moot.
+        self.compact_pending = None;
         self.snapshots_installed += 1;
         tracing::info!(id = self.cfg.id, index, term, "snapshot installed");
         Ok(())
@@ -1117,20 +1142,61 @@ impl<M: StateMachine> Peer<M> {
         Ok(())
     }
 
+    /// Every `log_compact_interval_entries` applied entries, plans to compact the log to
+    /// `log_retain_entries` behind the applied index. The log holds the only copy of state
+    /// writes not yet flushed (they bypass the write-ahead log), so it is compacted only
+    /// as far as the state is durable:
+    /// - `state_flush_in_background` (production): reads the applied index through the
+    ///   state's persisted view (at most once a tick), compacts up to it, and while it is
+    ///   short of the plan asks RocksDB for a flush without waiting. Under load the state's
+    ///   memtable fills and flushes on its own long before the plan comes due, so this is
+    ///   usually a single read.
+    /// - otherwise: flushes the state and waits, then compacts.
     fn maybe_compact(&mut self) -> Result<()> {
         let applied = self.sm.applied_index();
-        if applied < self.last_compact_applied + self.cfg.log_compact_interval_entries {
+        if self.compact_pending.is_none()
+            && applied >= self.last_compact_applied + self.cfg.log_compact_interval_entries
+        {
+            self.last_compact_applied = applied;
+            let to = applied.saturating_sub(self.cfg.log_retain_entries);
+            let log = self.raw.mut_store().log_mut();
+            if to > log.snapshot_point().0 && to <= log.last_index() {
+                self.compact_pending = Some(PendingCompaction {
+                    to,
+                    flush_requested: false,
+                });
+                self.compact_recheck = true;
+            }
+        }
+        let Some(mut pending) = self.compact_pending else {
+            return Ok(());
+        };
+        if self.cfg.state_flush_in_background && !std::mem::take(&mut self.compact_recheck) {
             return Ok(());
         }
-        self.last_compact_applied = applied;
-        let to = applied.saturating_sub(self.cfg.log_retain_entries);
+        let slot = self.engine.active_slot()?;
+        let durable = if self.cfg.state_flush_in_background {
+            let store = self.engine.slot_store(slot);
+            M::stored_applied_index(&store.persisted())
+                .map_err(|e| ConsensusError::storage("read the durable applied index", e))?
+        } else {
+            self.engine.flush_state(slot)?;
+            pending.to
+        };
+        let to = pending.to.min(durable);
         let log = self.raw.mut_store().log_mut();
         if to > log.snapshot_point().0 && to <= log.last_index() {
-            // The entries up to `to` may be the only copy of state writes not yet flushed.
-            self.engine.flush_state(self.engine.active_slot()?)?;
-            let log = self.raw.mut_store().log_mut();
             log.compact(to)?;
-            tracing::debug!(id = self.cfg.id, to, "log compacted");
+            tracing::debug!(id = self.cfg.id, to, durable, "log compacted");
+        }
+        if durable >= pending.to {
+            self.compact_pending = None;
+        } else {
+            if !pending.flush_requested {
+                self.engine.request_state_flush(slot)?;
+                pending.flush_requested = true;
+            }
+            self.compact_pending = Some(pending);
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Digest, KvMachine, SimCluster, test_config};
-use consensus::{ConsensusError, MemberChange, Role};
+use consensus::{ConsensusError, MemberChange, Role, StateMachine};
 
 fn kv(id: &str, k: &str, v: &str) -> Vec<u8> {
     format!("{id}:{k}={v}").into_bytes()
@@ -174,6 +174,62 @@ fn a_lagging_follower_catches_up_by_snapshot() {
         "caught up by snapshot"
     );
     // And it keeps working after the install.
+    c.propose_and_wait(&kv("after", "k", "v")).unwrap();
+    c.assert_converged();
+}
+
+/// Production's compaction: the state is flushed by RocksDB's background threads and the
+/// log is compacted only as far as the flushed (durable) applied index; the ready loop never
+/// waits for a flush. Compaction still happens, never past the durable state, and a node
+/// that crashes right after it restarts from its flushed state and remaining log.
+#[test]
+fn background_flushes_compact_the_log_only_as_far_as_the_state_is_durable() {
+    let mut c: SimCluster<KvMachine> = SimCluster::with_config(
+        3,
+        8,
+        Box::new(|id| {
+            let mut cfg = compacting(id);
+            cfg.state_flush_in_background = true;
+            cfg
+        }),
+    );
+    let leader = c.wait_leader();
+    let f = c.ids().into_iter().find(|&i| i != leader).unwrap();
+    c.crash(f);
+    for i in 0..60 {
+        c.propose_and_wait(&kv(&format!("r{i}"), &format!("k{i}"), "v"))
+            .unwrap();
+    }
+    // The flush runs on RocksDB's threads: a bound in real time, not in steps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while c.peer(leader).status().first_index <= 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the leader did not compact its log within 30 s: {:#?}",
+            c.statuses()
+        );
+        c.step();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for id in c.up_ids() {
+        let p = c.peer(id);
+        let store = p.engine().state_store().unwrap();
+        let durable = KvMachine::stored_applied_index(&store.persisted()).unwrap();
+        let compacted_to = p.status().first_index - 1;
+        assert!(
+            compacted_to <= durable,
+            "node {id} compacted its log to {compacted_to}, past its durable state at {durable}"
+        );
+    }
+    // A crash now loses the unflushed state; the log still holds what replays it.
+    c.crash(leader);
+    c.restart(leader);
+    c.restart(f);
+    c.assert_converged();
+    assert!(
+        c.peer(f).status().snapshots_installed >= 1,
+        "the follower caught up by snapshot"
+    );
     c.propose_and_wait(&kv("after", "k", "v")).unwrap();
     c.assert_converged();
 }

@@ -15,6 +15,7 @@ use settlement::command::{Command, Envelope, Outcome};
 use settlement::config::PeriodId;
 use settlement::crypto::Ed25519Signer;
 use settlement::machine::SettlementMachine;
+use settlement::store::ReadStore;
 use settlement::types::{Tadig, UtcTime};
 
 use crate::client::NodeClients;
@@ -145,6 +146,10 @@ impl StateMachine for LedgerMachine {
 
     fn applied_index(&self) -> u64 {
         self.machine.applied_index()
+    }
+
+    fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError> {
+        Ok(settlement::machine::stored_meta(store)?.applied_index)
     }
 }
 

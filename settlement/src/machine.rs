@@ -325,11 +325,18 @@ pub struct SettlementMachine<S: Store> {
     poisoned: bool,
 }
 
+/// The machine's progress as `store` holds it, without opening the machine: a driver reads
+/// it from a view of what is durable to learn how far the state has been made durable (an
+/// empty store gives the default, applied index 0).
+pub fn stored_meta<R: ReadStore + ?Sized>(store: &R) -> Result<Meta, ApplyError> {
+    Ok(get(store, keys::META)?.unwrap_or_default())
+}
+
 impl<S: Store> SettlementMachine<S> {
     /// Opens the machine over `store`, loading the cached state. An empty store gives a
     /// machine waiting for its genesis command.
     pub fn open(store: S) -> Result<Self, ApplyError> {
-        let meta = get(&store, keys::META)?.unwrap_or_default();
+        let meta = stored_meta(&store)?;
         let genesis = get(&store, keys::GENESIS)?;
         let config = get(&store, keys::CONFIG)?.unwrap_or(ConfigEntry {
             config: ConsortiumConfig::default(),

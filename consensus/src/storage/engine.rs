@@ -172,19 +172,32 @@ impl RocksEngine {
     }
 
     /// Makes every state write to `slot` so far durable: flushes its memtables to table files
-    /// and waits. State writes bypass the write-ahead log, so this must precede anything
-    /// that would leave them unrecoverable from the Raft log: compacting the log, or making
-    /// `slot` the active one.
+    /// and waits. State writes bypass the write-ahead log, so something must make them
+    /// durable before they become unrecoverable from the Raft log: this precedes making
+    /// `slot` the active one; log compaction either waits for it (deterministic tests) or
+    /// compacts only as far as the persisted view shows ([`Self::request_state_flush`]).
     pub fn flush_state(&self, slot: StateSlot) -> Result<()> {
+        self.flush_slot(slot, true)
+            .map_err(|e| ConsensusError::storage("flush state", e))
+    }
+
+    /// Starts a flush of `slot`'s memtables and returns without waiting for it (RocksDB's
+    /// flush threads do the work). The driver uses it to make the state durable up to a
+    /// point it wants to compact the log to, and learns when that happened by reading the
+    /// applied index through [`RocksStateStore::persisted`].
+    pub fn request_state_flush(&self, slot: StateSlot) -> Result<()> {
+        self.flush_slot(slot, false)
+            .map_err(|e| ConsensusError::storage("request state flush", e))
+    }
+
+    fn flush_slot(&self, slot: StateSlot, wait: bool) -> std::result::Result<(), rocksdb::Error> {
         let cf = self
             .db
             .cf_handle(slot.cf_name())
             .expect("state column families are created at open");
         let mut fo = FlushOptions::default();
-        fo.set_wait(true);
-        self.db
-            .flush_cf_opt(cf, &fo)
-            .map_err(|e| ConsensusError::storage("flush state", e))
+        fo.set_wait(wait);
+        self.db.flush_cf_opt(cf, &fo)
     }
 
     /// The store over a given slot (the inactive one receives snapshots).

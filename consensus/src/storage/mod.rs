@@ -19,9 +19,11 @@
 //! flushed state is always a consistent prefix. A crash, or closing the database without
 //! a graceful stop (closing does not flush; `Node::stop` flushes first), loses the unflushed
 //! state writes; the restart replays their entries from the log.
-//! So the log is never compacted past an unflushed state: the state is flushed before every
-//! log compaction, and a staged snapshot slot is flushed before the batch that makes it
-//! active. Opening a node whose state is behind its log's start is refused as corrupt.
+//! So the log is never compacted past an unflushed state: it is compacted only up to the
+//! applied index read through the state's persisted view (which sees flushed table files
+//! only; `RocksStateStore::persisted`), and a staged snapshot slot is flushed before the
+//! batch that makes it active. Opening a node whose state is behind its log's start is
+//! refused as corrupt.
 
 mod engine;
 mod log;
@@ -33,4 +35,4 @@ pub use engine::{RocksEngine, StateSlot};
 pub use log::{LogStore, MemLogStore, conformance};
 pub use membership::{Membership, conf_members};
 pub use rocks_log::RocksLogStore;
-pub use state::{RocksStateStore, RocksStateView};
+pub use state::{PersistedState, RocksStateStore, RocksStateView};

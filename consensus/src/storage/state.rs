@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rocksdb::{DB, ReadOptions, SnapshotWithThreadMode, WriteBatch as RocksBatch, WriteOptions};
+use rocksdb::{DB, ReadOptions, ReadTier, SnapshotWithThreadMode, WriteBatch as RocksBatch, WriteOptions};
 use settlement::error::StoreError;
 use settlement::store::{ReadStore, Store, WriteBatch, WriteOp};
 
@@ -52,6 +52,43 @@ impl RocksStateStore {
             snap: self.db.snapshot(),
             store: self,
         }
+    }
+
+    /// What of this store is durable: point reads that see only flushed table files, never
+    /// the memtables (RocksDB's persisted read tier, which skips the memtables once a write
+    /// has bypassed the write-ahead log, as every state write does). Reading the applied
+    /// index through it tells how far the state survives a crash.
+    pub fn persisted(&self) -> PersistedState<'_> {
+        PersistedState { store: self }
+    }
+}
+
+/// The durable part of a state store (see [`RocksStateStore::persisted`]). Point reads only:
+/// RocksDB has no iterators over the persisted tier, so [`ReadStore::scan`] is an error.
+pub struct PersistedState<'a> {
+    store: &'a RocksStateStore,
+}
+
+impl ReadStore for PersistedState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut ro = ReadOptions::default();
+        ro.set_read_tier(ReadTier::Persisted);
+        self.store
+            .db
+            .get_pinned_cf_opt(self.store.cf(), key, &ro)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| store_error("persisted get", e))
+    }
+
+    fn scan(
+        &self,
+        _start: &[u8],
+        _end: Option<&[u8]>,
+        _visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        Err(StoreError {
+            message: "rocksdb: the persisted read tier has point reads only, no scans".into(),
+        })
     }
 }
 
@@ -288,6 +325,42 @@ mod tests {
             );
             assert_eq!(s.get(&[b'D', i]).unwrap(), Some(vec![i; 12]), "small value {i}");
         }
+    }
+
+    /// The persisted view sees a state write only once it is flushed, and sees the flushed
+    /// value while a newer one waits in the memtable.
+    #[test]
+    fn the_persisted_view_sees_only_flushed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), true).unwrap();
+        let mut s = engine.state_store().unwrap();
+        let put = |s: &mut RocksStateStore, v: &[u8]| {
+            let mut b = WriteBatch::new();
+            b.put(b"applied".to_vec(), v.to_vec());
+            s.write(b).unwrap();
+        };
+        put(&mut s, b"1");
+        assert_eq!(s.get(b"applied").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.persisted().get(b"applied").unwrap(), None, "not flushed yet");
+        engine.flush_state(s.slot()).unwrap();
+        assert_eq!(s.persisted().get(b"applied").unwrap(), Some(b"1".to_vec()));
+        put(&mut s, b"2");
+        assert_eq!(
+            s.persisted().get(b"applied").unwrap(),
+            Some(b"1".to_vec()),
+            "the newer value is only in the memtable"
+        );
+        engine.request_state_flush(s.slot()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while s.persisted().get(b"applied").unwrap() != Some(b"2".to_vec()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a requested background flush did not complete within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let err = s.persisted().scan(b"", None, &mut |_, _| true).unwrap_err();
+        assert!(err.message.contains("no scans"), "{}", err.message);
     }
 
     /// State writes bypass the write-ahead log and closing does not flush them: what was not

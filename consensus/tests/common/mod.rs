@@ -97,6 +97,13 @@ impl StateMachine for KvMachine {
     fn applied_index(&self) -> u64 {
         self.applied
     }
+
+    fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError> {
+        Ok(match store.get(APPLIED_KEY)? {
+            Some(b) => u64::from_be_bytes(b.as_slice().try_into()?),
+            None => 0,
+        })
+    }
 }
 
 /// The real settlement machine behind the consensus `StateMachine` trait (what the node
@@ -118,6 +125,10 @@ impl StateMachine for SettlementSm {
 
     fn applied_index(&self) -> u64 {
         self.0.applied_index()
+    }
+
+    fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError> {
+        Ok(settlement::machine::stored_meta(store)?.applied_index)
     }
 }
 
@@ -174,6 +185,7 @@ pub const TICK_MS: u64 = 10;
 pub fn test_config(id: u64) -> PeerConfig {
     let mut c = PeerConfig::new(id);
     c.snapshot_in_background = false;
+    c.state_flush_in_background = false;
     c.snapshot_chunk_bytes = 4096;
     c
 }

@@ -1392,3 +1392,17 @@ fn the_head_chain_recomputes_from_checkpoints() {
     assert_ne!(chain_head(start_head, tampered), h.m.head());
     assert!(start_index > 0);
 }
+
+#[test]
+fn stored_meta_reads_the_progress_without_opening_the_machine() {
+    assert_eq!(stored_meta(&MemStore::new()).unwrap(), Meta::default());
+    let mut h = Harness::new();
+    h.index += 1;
+    h.m.skip(h.index).unwrap();
+    let stored = stored_meta(h.m.store()).unwrap();
+    assert_eq!(stored, h.m.meta());
+    assert_eq!(stored.applied_index, h.index);
+    // Through a trait object too, as a driver holding any store reads it.
+    let dyn_store: &dyn ReadStore = h.m.store();
+    assert_eq!(stored_meta(dyn_store).unwrap().applied_index, h.index);
+}
