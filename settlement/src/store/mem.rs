@@ -1,11 +1,19 @@
-//! [`MemStore`], the in-memory [`Store`]: a hash map for point reads and writes, and the
-//! keys in order as sorted runs for scans (a log-structured merge kept in memory), built
-//! when a scan needs them.
+//! [`MemStore`], the in-memory [`Store`]: entries in insertion order with a hash index of
+//! their positions for point reads and writes, and the keys in order as sorted runs for
+//! scans (a log-structured merge kept in memory), built when a scan needs them.
 //!
 //! Why not one ordered map: the state machine's hot path is a point lookup and an insert of
 //! a 31-byte duplicate-detection key per record. In a `BTreeMap` of millions of keys
 //! each of those walks eight or more levels, a cache miss per level; a hash map answers with
 //! one or two. Scans are rare (queries, period close, snapshots) and read the ordered runs.
+//!
+//! Entries are appended to a vector and never move (until a rebuild after many deletes); the
+//! hash table holds each live entry's position and 32 bits of its key's hash, 8 bytes. When
+//! it grows, it rehashes those 8 bytes from the stored hash, never touching the entries,
+//! and the entry vector grows by reallocation (which the allocator does by remapping pages
+//! for large vectors, without copying). With the entries themselves in the table, growing
+//! a store of millions of keys moved every 64-byte entry at each doubling and faulted in
+//! twice the memory: a third of the apply benchmark's time on a growing ledger.
 //!
 //! Ordering structure: keys are grouped into families by their first byte (the state's key
 //! families: `D` duplicate checks, `L` ledgers, `B` batches, …). A new key is appended,
@@ -19,9 +27,7 @@
 //! value map no longer holds, and a key listed twice (deleted, then put again) is visited
 //! once.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Bytes, ReadStore, Store, WriteBatch, WriteOp};
@@ -30,7 +36,8 @@ use crate::error::StoreError;
 /// Key families: the empty key, then one per first byte.
 const FAMILIES: usize = 257;
 
-/// Deleted keys still listed in runs, beyond which the runs are rebuilt from the value map.
+/// Deleted keys still listed in runs, beyond which the runs and entries are rebuilt from the
+/// live entries.
 const STALE_KEYS_MIN_REBUILD: usize = 4_096;
 
 /// Keys up to this many bytes are stored inline.
@@ -177,13 +184,105 @@ impl std::fmt::Debug for Key {
 /// The in-memory store. Cloning it gives a point-in-time view.
 pub struct MemStore {
     /// Every entry.
-    values: HashMap<Key, Value, foldhash::fast::FixedState>,
+    values: Entries,
     /// The keys of each family (index: [`family_of`]) for ordered scans. Scans take `&self`
     /// and sort what was written since the last scan, hence the lock; writes reach it through
     /// `&mut self` without locking.
     families: Mutex<Vec<Family>>,
     /// Keys deleted from `values` that the families may still list.
     stale: usize,
+}
+
+/// Entries in the order they were first put, and a hash table of the live ones' positions.
+/// A deleted entry's slot stays (with its key, its value emptied) until a rebuild: the
+/// families list positions.
+#[derive(Clone, Default)]
+struct Entries {
+    slots: Vec<(Key, Value)>,
+    /// `(position in slots, hash32 of its key)` of every live entry.
+    table: hashbrown::HashTable<(u32, u32)>,
+}
+
+impl Entries {
+    /// 32 bits of the key's hash: stored beside the position, so the table rehashes without
+    /// reading the entries, and compared before the key, so a probe rarely reads an entry
+    /// that is not the one looked for.
+    #[inline]
+    fn hash32(k: &Key) -> u32 {
+        let h = foldhash::fast::FixedState::default().hash_one(k);
+        (h >> 32) as u32 ^ h as u32
+    }
+
+    /// The table's 64-bit hash of a stored hash32: multiplying by an odd constant keeps the
+    /// low bits (the bucket) uniform and fills the top bits (the table's 7-bit tag) from all
+    /// 32.
+    #[inline]
+    fn spread(h: u32) -> u64 {
+        u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn position(&self, k: &Key) -> Option<usize> {
+        let h = Self::hash32(k);
+        let slots = &self.slots;
+        self.table
+            .find(Self::spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
+            .map(|&(i, _)| i as usize)
+    }
+
+    fn get(&self, k: &Key) -> Option<&(Key, Value)> {
+        self.position(k).map(|i| &self.slots[i])
+    }
+
+    /// Puts `k`: replaces the value of a live entry and returns `None`, or appends an entry
+    /// and returns its position.
+    fn put(&mut self, k: Key, v: Value) -> Result<Option<u32>, StoreError> {
+        let h = Self::hash32(&k);
+        let slots = &mut self.slots;
+        match self.table.entry(
+            Self::spread(h),
+            |&(i, eh)| eh == h && slots[i as usize].0 == k,
+            |&(_, eh)| Self::spread(eh),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(o) => {
+                slots[o.get().0 as usize].1 = v;
+                Ok(None)
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let i = u32::try_from(slots.len()).map_err(|_| StoreError {
+                    message: "the in-memory store holds at most 2^32 entries (deleted ones included until a rebuild)".into(),
+                })?;
+                e.insert((i, h));
+                slots.push((k, v));
+                Ok(Some(i))
+            }
+        }
+    }
+
+    /// Removes `k`; true if it was there. Its slot keeps the key and drops the value.
+    fn remove(&mut self, k: &Key) -> bool {
+        let h = Self::hash32(k);
+        let slots = &self.slots;
+        match self
+            .table
+            .find_entry(Self::spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
+        {
+            Ok(o) => {
+                let ((i, _), _) = o.remove();
+                self.slots[i as usize].1 = Value::new();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The live entries, in no particular order.
+    fn live(&self) -> impl Iterator<Item = &(Key, Value)> {
+        self.table.iter().map(|&(i, _)| &self.slots[i as usize])
+    }
 }
 
 /// A stored value: up to 16 bytes inline (a record id is 12), in the space of a `Vec`.
@@ -210,17 +309,21 @@ struct Family {
     /// Sorted, strictly increasing runs, larger runs first. Shared so that a scan can hold
     /// them without holding the lock.
     runs: Vec<Arc<[Key]>>,
-    /// Keys put since the family was last ordered, in the order they came.
-    recent: Vec<Key>,
+    /// Positions (in the entry slots) of the keys put since the family was last ordered.
+    recent: Vec<u32>,
 }
 
 impl Family {
-    /// Sorts `recent` into a run and merges runs of similar size.
-    fn flush(&mut self) {
+    /// Sorts the keys of `recent` into a run and merges runs of similar size.
+    fn flush(&mut self, slots: &[(Key, Value)]) {
         if self.recent.is_empty() {
             return;
         }
-        let mut run = std::mem::take(&mut self.recent);
+        let mut run: Vec<Key> = self
+            .recent
+            .drain(..)
+            .map(|i| slots[i as usize].0.clone())
+            .collect();
         run.sort_unstable();
         run.dedup();
         self.runs.push(run.into());
@@ -238,7 +341,7 @@ impl Family {
 impl Default for MemStore {
     fn default() -> Self {
         MemStore {
-            values: HashMap::default(),
+            values: Entries::default(),
             families: Mutex::new(vec![Family::default(); FAMILIES]),
             stale: 0,
         }
@@ -268,7 +371,7 @@ impl MemStore {
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values.len() == 0
     }
 
     /// All entries in key order.
@@ -276,7 +379,7 @@ impl MemStore {
         let mut all = Vec::with_capacity(self.values.len());
         for runs in self.ordered_runs(&[], None) {
             for k in Ordered::new(&runs, &[]) {
-                if let Some((k, v)) = self.values.get_key_value(k) {
+                if let Some((k, v)) = self.values.get(k) {
                     all.push((k.as_slice(), v.as_slice()));
                 }
             }
@@ -310,27 +413,22 @@ impl MemStore {
             .iter_mut()
             .filter(|f| !f.runs.is_empty() || !f.recent.is_empty())
             .map(|f| {
-                f.flush();
+                f.flush(&self.values.slots);
                 f.runs.clone()
             })
             .collect()
     }
 
-    fn put(&mut self, key: &[u8], value: Value) {
-        match self.values.entry(Key::new(key)) {
-            Entry::Occupied(mut o) => {
-                o.insert(value);
-            }
-            Entry::Vacant(v) => {
-                let families = self.families.get_mut().unwrap_or_else(PoisonError::into_inner);
-                families[family_of(key)].recent.push(v.key().clone());
-                v.insert(value);
-            }
+    fn put(&mut self, key: &[u8], value: Value) -> Result<(), StoreError> {
+        if let Some(i) = self.values.put(Key::new(key), value)? {
+            let families = self.families.get_mut().unwrap_or_else(PoisonError::into_inner);
+            families[family_of(key)].recent.push(i);
         }
+        Ok(())
     }
 
     fn delete(&mut self, key: &[u8]) {
-        if self.values.remove(&Key::new(key)).is_some() {
+        if self.values.remove(&Key::new(key)) {
             // Still listed in a run or in `recent`.
             self.stale += 1;
             if self.stale >= STALE_KEYS_MIN_REBUILD.max(self.values.len()) {
@@ -339,15 +437,36 @@ impl MemStore {
         }
     }
 
-    /// Lists exactly the live keys again, one run per family.
+    /// Keeps only the live entries (in their order) and lists exactly their keys again, one
+    /// run per family.
     fn rebuild(&mut self) {
+        let mut slots: Vec<(Key, Value)> = std::mem::take(&mut self.values.slots);
+        let mut live = vec![false; slots.len()];
+        for &(i, _) in self.values.table.iter() {
+            live[i as usize] = true;
+        }
+        let mut at = 0;
+        slots.retain(|_| {
+            at += 1;
+            live[at - 1]
+        });
+        let mut values = Entries {
+            slots: Vec::with_capacity(slots.len()),
+            table: hashbrown::HashTable::with_capacity(slots.len()),
+        };
         let mut families = vec![Family::default(); FAMILIES];
-        for k in self.values.keys() {
-            families[family_of(k.as_slice())].recent.push(k.clone());
+        for (k, v) in slots {
+            let family = family_of(k.as_slice());
+            let i = values
+                .put(k, v)
+                .expect("fewer live entries than slots")
+                .expect("live keys are distinct");
+            families[family].recent.push(i);
         }
         for f in &mut families {
-            f.flush();
+            f.flush(&values.slots);
         }
+        self.values = values;
         *self.families.get_mut().unwrap_or_else(PoisonError::into_inner) = families;
         self.stale = 0;
     }
@@ -422,7 +541,11 @@ impl<'a> Iterator for Ordered<'a> {
 
 impl PartialEq for MemStore {
     fn eq(&self, o: &Self) -> bool {
-        self.values == o.values
+        self.values.len() == o.values.len()
+            && self
+                .values
+                .live()
+                .all(|(k, v)| o.values.get(k).is_some_and(|(_, ov)| ov == v))
     }
 }
 
@@ -438,7 +561,7 @@ impl std::fmt::Debug for MemStore {
 
 impl ReadStore for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.values.get(&Key::new(key)).map(|v| v.to_vec()))
+        Ok(self.values.get(&Key::new(key)).map(|(_, v)| v.to_vec()))
     }
 
     fn scan(
@@ -453,7 +576,7 @@ impl ReadStore for MemStore {
                 if end.is_some_and(|e| k >= e) {
                     return Ok(());
                 }
-                if let Some(v) = self.values.get(key)
+                if let Some((_, v)) = self.values.get(key)
                     && !visit(k, v)
                 {
                     return Ok(());
@@ -468,7 +591,7 @@ impl Store for MemStore {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         for op in batch.into_ops() {
             match op {
-                WriteOp::Put(k, v) => self.put(&k, stored_value(v)),
+                WriteOp::Put(k, v) => self.put(&k, stored_value(v))?,
                 WriteOp::Delete(k) => self.delete(&k),
                 WriteOp::DeleteRange(s, e) => {
                     let mut doomed = Vec::new();
@@ -547,6 +670,65 @@ mod tests {
     /// A scan sorts only the families its range touches; a one-byte end bound (the smallest
     /// key of its family) leaves that family alone. Keys at the family edges (the empty key,
     /// one-byte keys, 0xff) scan in order.
+    /// Enough deletes to rebuild: the dead slots are dropped, positions renumbered, and
+    /// reads, scans and later puts (of new keys and of deleted ones) still agree with an
+    /// ordered map.
+    #[test]
+    fn a_rebuild_after_many_deletes_keeps_exactly_the_live_entries() {
+        let mut s = MemStore::new();
+        let mut model = std::collections::BTreeMap::new();
+        let key = |i: u64| {
+            [
+                b"K".as_slice(),
+                &i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes(),
+            ]
+            .concat()
+        };
+        let put =
+            |s: &mut MemStore, model: &mut std::collections::BTreeMap<Vec<u8>, Vec<u8>>, i: u64, v: u8| {
+                let mut b = WriteBatch::new();
+                b.put(key(i), vec![v; 1 + (i % 40) as usize]);
+                s.write(b).unwrap();
+                model.insert(key(i), vec![v; 1 + (i % 40) as usize]);
+            };
+        for i in 0..10_000 {
+            put(&mut s, &mut model, i, 1);
+        }
+        // A scan lists every key (all in runs), then the deletes leave them listed.
+        assert_eq!(s.iter().count(), 10_000);
+        let mut b = WriteBatch::new();
+        for i in (0..10_000).filter(|i| i % 10 != 0) {
+            b.delete(key(i));
+            model.remove(&key(i));
+        }
+        s.write(b).unwrap();
+        assert!(
+            s.values.slots.len() < 10_000,
+            "9,000 deletes of 10,000 keys rebuild the store"
+        );
+        assert_eq!(
+            s.values.slots.len(),
+            s.len() + s.stale,
+            "a slot per live entry and per delete since the rebuild"
+        );
+        for i in (0..10_000).step_by(7) {
+            put(&mut s, &mut model, i, 2);
+        }
+        for i in 10_000..10_500 {
+            put(&mut s, &mut model, i, 3);
+        }
+        for i in 0..10_500 {
+            assert_eq!(s.get(&key(i)).unwrap(), model.get(&key(i)).cloned(), "key {i}");
+        }
+        let listed: Vec<(Vec<u8>, Vec<u8>)> = s.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = model.into_iter().collect();
+        assert!(
+            listed == expected,
+            "scan after the rebuild differs from the ordered model"
+        );
+        assert_eq!(s.len(), expected.len());
+    }
+
     #[test]
     fn scans_order_only_the_families_they_touch() {
         let mut s = MemStore::new();
