@@ -234,11 +234,17 @@ fn three_nodes_over_grpc_and_mutual_tls() {
     let victim = (1..=3).find(|&i| i != follower).unwrap();
     let (node, transport) = c.nodes.remove(&victim).unwrap();
     let addr = transport.local_addr().to_string();
+    let victim_applied = node.handle().status().applied_index;
     assert!(node.stop().is_none(), "clean stop");
     drop(transport);
     for i in 0..10 {
         c.propose(&format!("while-down{i}:k{i}={}", "d".repeat(1000)));
     }
+    // The leader compacts once its state is flushed (in the background), a tick or more
+    // after the entries apply; the stopped node can catch up only by snapshot after that.
+    c.wait("the leader compacts its log past the stopped node", || {
+        c.handle(follower).status().first_index > victim_applied + 1
+    });
     let (mailbox, transport) = c.transport(victim, &addr);
     c.open(victim, mailbox, transport);
     c.digests_equal();
