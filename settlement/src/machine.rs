@@ -1329,6 +1329,7 @@ impl<S: Store> SettlementMachine<S> {
             records: b.records,
         };
         // Everything checked: stage the writes and update the caches.
+        wb.reserve(dedup_writes.len() + chunk_writes.len() + 6);
         // Records plus the outcome (a guess for rejection messages; a miss costs one realloc).
         let capacity = stored.records.len()
             + 256

@@ -47,6 +47,12 @@ impl WriteBatch {
         WriteBatch::default()
     }
 
+    /// Makes room for `additional` more operations (a batch's duplicate-check keys, one per
+    /// record, would otherwise regrow and copy the list several times).
+    pub fn reserve(&mut self, additional: usize) {
+        self.ops.reserve(additional);
+    }
+
     /// Sets `key` to `value`. Takes anything that converts to [`Bytes`]: a `Vec<u8>` (its
     /// buffer moves unless it is short), a slice or a `[u8; 32]` (copied).
     pub fn put(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) {
