@@ -10,8 +10,8 @@
 //! Entries are appended to a vector and never move (until a rebuild after many deletes); the
 //! hash table holds each live entry's position and 32 bits of its key's hash, 8 bytes. When
 //! it grows, it rehashes those 8 bytes from the stored hash, never touching the entries,
-//! and the entry vector grows by reallocation (which the allocator does by remapping pages
-//! for large vectors, without copying). With the entries themselves in the table, growing
+//! and the entry vector grows by reallocation (glibc remaps the pages of a large vector
+//! instead of copying them). With the entries themselves in the table, growing
 //! a store of millions of keys moved every 64-byte entry at each doubling and faulted in
 //! twice the memory: a third of the apply benchmark's time on a growing ledger.
 //!
@@ -39,6 +39,10 @@ const FAMILIES: usize = 257;
 /// Deleted keys still listed in runs, beyond which the runs and entries are rebuilt from the
 /// live entries.
 const STALE_KEYS_MIN_REBUILD: usize = 4_096;
+
+/// Entry slots a store may hold (live entries and deleted ones not yet rebuilt away): slot
+/// positions are 32 bits.
+const SLOTS_MAX: usize = 1 << 32;
 
 /// Keys up to this many bytes are stored inline.
 const INLINE_KEY_BYTES: usize = 32;
@@ -234,8 +238,9 @@ impl Entries {
     }
 
     /// Puts `k`: replaces the value of a live entry and returns `None`, or appends an entry
-    /// and returns its position.
-    fn put(&mut self, k: Key, v: Value) -> Result<Option<u32>, StoreError> {
+    /// and returns its position. The caller has checked that a position fits in 32 bits
+    /// ([`SLOTS_MAX`]).
+    fn put(&mut self, k: Key, v: Value) -> Option<u32> {
         let h = Self::hash32(&k);
         let slots = &mut self.slots;
         match self.table.entry(
@@ -245,15 +250,13 @@ impl Entries {
         ) {
             hashbrown::hash_table::Entry::Occupied(o) => {
                 slots[o.get().0 as usize].1 = v;
-                Ok(None)
+                None
             }
             hashbrown::hash_table::Entry::Vacant(e) => {
-                let i = u32::try_from(slots.len()).map_err(|_| StoreError {
-                    message: "the in-memory store holds at most 2^32 entries (deleted ones included until a rebuild)".into(),
-                })?;
+                let i = u32::try_from(slots.len()).expect("slot count checked against SLOTS_MAX");
                 e.insert((i, h));
                 slots.push((k, v));
-                Ok(Some(i))
+                Some(i)
             }
         }
     }
@@ -419,12 +422,11 @@ impl MemStore {
             .collect()
     }
 
-    fn put(&mut self, key: &[u8], value: Value) -> Result<(), StoreError> {
-        if let Some(i) = self.values.put(Key::new(key), value)? {
+    fn put(&mut self, key: &[u8], value: Value) {
+        if let Some(i) = self.values.put(Key::new(key), value) {
             let families = self.families.get_mut().unwrap_or_else(PoisonError::into_inner);
             families[family_of(key)].recent.push(i);
         }
-        Ok(())
     }
 
     fn delete(&mut self, key: &[u8]) {
@@ -457,10 +459,7 @@ impl MemStore {
         let mut families = vec![Family::default(); FAMILIES];
         for (k, v) in slots {
             let family = family_of(k.as_slice());
-            let i = values
-                .put(k, v)
-                .expect("fewer live entries than slots")
-                .expect("live keys are distinct");
+            let i = values.put(k, v).expect("live keys are distinct");
             families[family].recent.push(i);
         }
         for f in &mut families {
@@ -589,9 +588,20 @@ impl ReadStore for MemStore {
 
 impl Store for MemStore {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        // All or nothing: refuse a batch that could run out of slot positions (each put takes
+        // at most one) before applying any of it.
+        let ops = batch.ops().len();
+        if self.values.slots.len().saturating_add(ops) > SLOTS_MAX {
+            return Err(StoreError {
+                message: format!(
+                    "the in-memory store holds at most {SLOTS_MAX} entry slots; it has {} and the batch has {ops} operations",
+                    self.values.slots.len()
+                ),
+            });
+        }
         for op in batch.into_ops() {
             match op {
-                WriteOp::Put(k, v) => self.put(&k, stored_value(v))?,
+                WriteOp::Put(k, v) => self.put(&k, stored_value(v)),
                 WriteOp::Delete(k) => self.delete(&k),
                 WriteOp::DeleteRange(s, e) => {
                     let mut doomed = Vec::new();
