@@ -56,8 +56,10 @@ impl RocksStateStore {
 
     /// What of this store is durable: point reads that see only flushed table files, never
     /// the memtables (RocksDB's persisted read tier, which skips the memtables once a write
-    /// has bypassed the write-ahead log, as every state write does). Reading the applied
-    /// index through it tells how far the state survives a crash.
+    /// has bypassed the write-ahead log, as every state write does; before the first one
+    /// after opening, the state's memtables are empty, since nothing of the state is in the
+    /// log RocksDB replays at open). Reading the applied index through it tells how far the
+    /// state survives a crash.
     pub fn persisted(&self) -> PersistedState<'_> {
         PersistedState { store: self }
     }
