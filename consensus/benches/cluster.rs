@@ -5,9 +5,11 @@
 //! `cargo bench -p consensus --bench cluster` (env: `BENCH_BATCHES`, default 60;
 //! `BENCH_IN_FLIGHT`, default 8; `BENCH_RATE`, records/s, default 0 = as fast as the
 //! in-flight bound allows; `BENCH_COMPACT_EVERY`, applied entries between log compactions,
-//! default the node's, which a short run never reaches). Prints committed batches/s,
+//! default the node's, which a short run never reaches; `BENCH_ROCKS_STATS` set: print each
+//! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
-//! it was proposed, and the fsync latency of the disk under the temp dir next to it.
+//! it was proposed, the process's CPU time per record (all three nodes and the client, from
+//! `/proc/self/stat`), and the fsync latency of the disk under the temp dir next to it.
 //! With a rate, batch `i` is due at `i * 1000 / rate` seconds after the start and its latency
 //! counts from then (open loop: time spent waiting for an in-flight slot is included).
 #![allow(clippy::float_arithmetic, clippy::print_stdout, missing_docs)]
@@ -63,6 +65,18 @@ fn env_or(name: &str, default: usize) -> usize {
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
+}
+
+/// CPU time (user + system) the whole process has used so far, from `/proc/self/stat`
+/// (utime and stime, fields 14 and 15, in USER_HZ ticks of 10 ms); `None` where that file
+/// does not exist.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn fsync_latencies(dir: &std::path::Path, n: usize) -> Vec<Duration> {
@@ -128,6 +142,7 @@ fn main() {
         pending.push((id, mailbox, t));
     }
     let mut nodes = Vec::new();
+    let mut engines = Vec::new();
     for (id, mailbox, t) in pending {
         let mut cfg = NodeConfig::new(id);
         cfg.tick_interval = Duration::from_millis(50);
@@ -135,6 +150,7 @@ fn main() {
             cfg.peer.log_compact_interval_entries = compact_every as u64;
         }
         let engine = RocksEngine::open(dirs[id as usize - 1].path(), true).unwrap();
+        engines.push(engine.clone());
         nodes.push((
             Node::start(cfg, engine, t.clone(), mailbox, Some(membership.clone())).unwrap(),
             t,
@@ -174,6 +190,7 @@ fn main() {
         .collect();
     let bytes: usize = commands.iter().map(Vec::len).sum();
 
+    let cpu_before = process_cpu();
     let began = Instant::now();
     let timeline: Vec<(Duration, Duration)> = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
@@ -207,6 +224,7 @@ fn main() {
         out
     });
     let elapsed = began.elapsed();
+    let cpu = process_cpu().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
     let latencies: Vec<Duration> = timeline.iter().map(|t| t.1).collect();
     let mut sorted = latencies;
     sorted.sort();
@@ -230,6 +248,16 @@ fn main() {
         "  records/s: {:.0}",
         batches as f64 * f64::from(RECORDS_PER_BATCH) / secs
     );
+    if let Some(cpu) = cpu {
+        let records = batches as f64 * f64::from(RECORDS_PER_BATCH);
+        println!(
+            "  process CPU (3 nodes and the client): {:.1} s, {:.2} us per record, {:.2} of {} cores",
+            cpu.as_secs_f64(),
+            cpu.as_secs_f64() * 1e6 / records,
+            cpu.as_secs_f64() / secs,
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     println!(
         "  commit latency (propose -> applied at leader): p50 {:.1} ms, p99 {:.1} ms",
         percentile(&sorted, 0.50).as_secs_f64() * 1e3,
@@ -250,6 +278,12 @@ fn main() {
         percentile(&fsync, 0.50).as_secs_f64() * 1e3,
         percentile(&fsync, 0.99).as_secs_f64() * 1e3
     );
+    if std::env::var_os("BENCH_ROCKS_STATS").is_some() {
+        for (i, e) in engines.iter().enumerate() {
+            println!("--- node {} RocksDB statistics\n{}", i + 1, e.stats().unwrap());
+        }
+    }
+    drop(engines);
     for (n, _) in nodes.drain(..) {
         if let Some(e) = n.stop() {
             panic!("node stopped with {e}");
