@@ -5,7 +5,8 @@
 //! `cargo bench -p consensus --bench cluster` (env: `BENCH_BATCHES`, default 60;
 //! `BENCH_IN_FLIGHT`, default 8; `BENCH_RATE`, records/s, default 0 = as fast as the
 //! in-flight bound allows; `BENCH_COMPACT_EVERY`, applied entries between log compactions,
-//! default the node's, which a short run never reaches; `BENCH_ROCKS_STATS` set: print each
+//! default the node's: 4,096 entries or 256 MiB of commands, whichever comes first, so about
+//! 2,900 batches; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
 //! it was proposed, the process's CPU time per record (all three nodes and the client, from

@@ -54,12 +54,21 @@ pub const SNAPSHOT_CHUNKS_IN_FLIGHT_MAX: usize = 64;
 /// peers that have not fetched it yet, in ticks of the driver.
 pub const SNAPSHOT_SOURCE_IDLE_TICKS_MAX: u64 = 600;
 
-/// Log entries kept behind the applied index after compaction, so a briefly lagging
-/// follower catches up from the log instead of by snapshot.
+/// Log entries kept behind the applied index after compaction, at most, so a briefly
+/// lagging follower catches up from the log instead of by snapshot.
 pub const LOG_RETAIN_ENTRIES: u64 = 1024;
 
-/// Applied entries between two log compactions.
+/// Bytes of commands kept behind the applied index after compaction, at most (with
+/// [`LOG_RETAIN_ENTRIES`]; a busy cluster's entries carry a few batches of 1,000 records,
+/// about 90 KB each, so this is the limit that binds under load: some seconds of traffic).
+pub const LOG_RETAIN_BYTES: u64 = 128 << 20;
+
+/// Applied entries between two log compactions...
 pub const LOG_COMPACT_INTERVAL_ENTRIES: u64 = 4096;
+
+/// ...or applied command bytes, whichever comes first. The log's disk footprint stays
+/// near [`LOG_RETAIN_BYTES`] plus this, beyond what the state's last flush still needs.
+pub const LOG_COMPACT_INTERVAL_BYTES: u64 = 256 << 20;
 
 /// Peer addresses (and membership changes) carried in one conf change context.
 pub const PEERS_MAX: usize = 64;

@@ -55,10 +55,16 @@ pub struct PeerConfig {
     pub max_election_tick: usize,
     /// Pre-vote: a partitioned node rejoining does not depose a working leader.
     pub pre_vote: bool,
-    /// Log entries kept behind the applied index when compacting.
+    /// At most this many log entries are kept behind the applied index when compacting.
     pub log_retain_entries: u64,
-    /// Applied entries between compactions.
+    /// At most this many bytes of commands are kept behind the applied index when
+    /// compacting (both limits hold; entries applied before the process started count as
+    /// 0 bytes, their sizes are not known).
+    pub log_retain_bytes: u64,
+    /// A compaction is planned after this many applied entries...
     pub log_compact_interval_entries: u64,
+    /// ...or after this many bytes of applied commands, whichever comes first.
+    pub log_compact_interval_bytes: u64,
     /// Target snapshot chunk size.
     pub snapshot_chunk_bytes: usize,
     /// Stream snapshots from a background thread (production). `false` streams them inline
@@ -84,7 +90,9 @@ impl PeerConfig {
             max_election_tick: 0,
             pre_vote: true,
             log_retain_entries: LOG_RETAIN_ENTRIES,
+            log_retain_bytes: LOG_RETAIN_BYTES,
             log_compact_interval_entries: LOG_COMPACT_INTERVAL_ENTRIES,
+            log_compact_interval_bytes: LOG_COMPACT_INTERVAL_BYTES,
             snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             snapshot_in_background: true,
             state_flush_in_background: true,
@@ -246,6 +254,11 @@ pub struct Peer<M: StateMachine> {
     term: u64,
     ticks: u64,
     last_compact_applied: u64,
+    /// Command bytes applied since the last compaction was planned.
+    bytes_since_compact: u64,
+    /// `(index, command bytes)` of the applied entries the log still holds, oldest first,
+    /// for retention by bytes (entries applied before the process started are not here).
+    applied_sizes: VecDeque<(u64, u64)>,
     /// A log compaction waiting for the state to be durable up to its index.
     compact_pending: Option<PendingCompaction>,
     /// Set by `tick`: a pending compaction reads the durable applied index at most once a
@@ -350,6 +363,8 @@ impl<M: StateMachine> Peer<M> {
         tracing::info!(id = cfg.id, applied, commit, voters = ?membership.conf_state.get_voters(), "peer opened");
         Ok(Peer {
             last_compact_applied: applied,
+            bytes_since_compact: 0,
+            applied_sizes: VecDeque::new(),
             compact_pending: None,
             compact_recheck: false,
             cfg,
@@ -968,6 +983,9 @@ impl<M: StateMachine> Peer<M> {
                     (PendingKind::ConfChange, Some(Vec::new()))
                 }
             };
+            let bytes = e.data.len() as u64;
+            self.applied_sizes.push_back((index, bytes));
+            self.bytes_since_compact = self.bytes_since_compact.saturating_add(bytes);
             crash_point!("consensus::after_apply");
             crash_point!("consensus::before_ack");
             self.answer(index, e.term, kind, result);
@@ -1113,6 +1131,8 @@ impl<M: StateMachine> Peer<M> {
         self.membership = membership;
         self.staged = None;
         self.last_compact_applied = index;
+        self.bytes_since_compact = 0;
+        self.applied_sizes.clear();
         // The install replaced the log; a compaction planned on the old one is moot.
         self.compact_pending = None;
         self.snapshots_installed += 1;
@@ -1133,6 +1153,7 @@ impl<M: StateMachine> Peer<M> {
             let log = self.raw.mut_store().log_mut();
             log.compact(applied)?;
             self.last_compact_applied = applied;
+            self.forget_sizes_through(applied);
             tracing::info!(
                 id = self.cfg.id,
                 to = applied,
@@ -1142,8 +1163,10 @@ impl<M: StateMachine> Peer<M> {
         Ok(())
     }
 
-    /// Every `log_compact_interval_entries` applied entries, plans to compact the log to
-    /// `log_retain_entries` behind the applied index. The log holds the only copy of state
+    /// Every `log_compact_interval_entries` applied entries or `log_compact_interval_bytes`
+    /// applied command bytes, whichever comes first, plans to compact the log so that what
+    /// stays behind the applied index is within `log_retain_entries` and `log_retain_bytes`
+    /// ([`Self::retention_point`]). The log holds the only copy of state
     /// writes not yet flushed (they bypass the write-ahead log), so it is compacted only
     /// as far as the state is durable:
     /// - `state_flush_in_background` (production): reads the applied index through the
@@ -1155,10 +1178,12 @@ impl<M: StateMachine> Peer<M> {
     fn maybe_compact(&mut self) -> Result<()> {
         let applied = self.sm.applied_index();
         if self.compact_pending.is_none()
-            && applied >= self.last_compact_applied + self.cfg.log_compact_interval_entries
+            && (applied >= self.last_compact_applied + self.cfg.log_compact_interval_entries
+                || self.bytes_since_compact >= self.cfg.log_compact_interval_bytes)
         {
             self.last_compact_applied = applied;
-            let to = applied.saturating_sub(self.cfg.log_retain_entries);
+            self.bytes_since_compact = 0;
+            let to = self.retention_point(applied);
             let log = self.raw.mut_store().log_mut();
             if to > log.snapshot_point().0 && to <= log.last_index() {
                 self.compact_pending = Some(PendingCompaction {
@@ -1187,6 +1212,7 @@ impl<M: StateMachine> Peer<M> {
         let log = self.raw.mut_store().log_mut();
         if to > log.snapshot_point().0 && to <= log.last_index() {
             log.compact(to)?;
+            self.forget_sizes_through(to);
             tracing::debug!(id = self.cfg.id, to, durable, "log compacted");
         }
         if durable >= pending.to {
@@ -1199,6 +1225,31 @@ impl<M: StateMachine> Peer<M> {
             self.compact_pending = Some(pending);
         }
         Ok(())
+    }
+
+    /// The index to compact the log to, from the applied index: the entries left behind it
+    /// number at most `log_retain_entries` and hold at most `log_retain_bytes` of commands.
+    /// Entries applied before this process started have no recorded size and count as 0
+    /// bytes, so only the entry limit removes them.
+    fn retention_point(&self, applied: u64) -> u64 {
+        let by_entries = applied.saturating_sub(self.cfg.log_retain_entries);
+        let mut kept = 0u64;
+        let mut by_bytes = 0;
+        for &(index, bytes) in self.applied_sizes.iter().rev() {
+            kept = kept.saturating_add(bytes);
+            if kept > self.cfg.log_retain_bytes {
+                by_bytes = index;
+                break;
+            }
+        }
+        by_entries.max(by_bytes)
+    }
+
+    /// Drops the recorded sizes of entries the log no longer holds.
+    fn forget_sizes_through(&mut self, index: u64) {
+        while self.applied_sizes.front().is_some_and(|&(i, _)| i <= index) {
+            self.applied_sizes.pop_front();
+        }
     }
 
     /// Answers every waiting client (the node is stopping).
