@@ -24,6 +24,8 @@
 //! election_ticks = 10
 //! heartbeat_ticks = 2
 //! sync = true                     # fsync the log (never turn off in production)
+//! log_retain_mib = 128            # log kept behind the applied index (for lagging peers)
+//! log_compact_every_mib = 256     # applied commands between two log compactions
 //!
 //! [[peers]]                       # every member, this node included
 //! node_id = 2
@@ -64,6 +66,10 @@ pub struct SigningFiles {
     pub key: PathBuf,
 }
 
+/// The largest `log_retain_mib` / `log_compact_every_mib` accepted (1 TiB), far beyond any
+/// disk a node would give its log and well inside a byte count's range.
+const RAFT_LOG_MIB_MAX: u64 = 1 << 20;
+
 /// Raft timing and durability.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default)]
@@ -76,6 +82,12 @@ pub struct RaftSettings {
     pub heartbeat_ticks: usize,
     /// Sync the log to disk before acknowledging (fsync).
     pub sync: bool,
+    /// MiB of commands the log keeps behind the applied index when it is compacted, so a
+    /// peer that fell that far behind catches up from the log rather than by snapshot.
+    pub log_retain_mib: u64,
+    /// MiB of applied commands between two log compactions. The log's disk footprint is
+    /// about `log_retain_mib` plus this (plus what the state's last flush still needs).
+    pub log_compact_every_mib: u64,
 }
 
 impl Default for RaftSettings {
@@ -85,6 +97,8 @@ impl Default for RaftSettings {
             election_ticks: 10,
             heartbeat_ticks: 2,
             sync: true,
+            log_retain_mib: consensus::limits::LOG_RETAIN_BYTES >> 20,
+            log_compact_every_mib: consensus::limits::LOG_COMPACT_INTERVAL_BYTES >> 20,
         }
     }
 }
@@ -245,7 +259,30 @@ impl NodeConfig {
         {
             return Err("raft: tick_ms and heartbeat_ticks must be positive and election_ticks larger than heartbeat_ticks".into());
         }
+        if self.raft.log_compact_every_mib == 0 {
+            return Err("raft: log_compact_every_mib must be at least 1".into());
+        }
+        for (name, mib) in [
+            ("log_retain_mib", self.raft.log_retain_mib),
+            ("log_compact_every_mib", self.raft.log_compact_every_mib),
+        ] {
+            if mib > RAFT_LOG_MIB_MAX {
+                return Err(format!(
+                    "raft: {name} = {mib} is more than {RAFT_LOG_MIB_MAX} (1 TiB)"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The Raft driver's settings this configuration asks for.
+    pub fn peer_config(&self) -> consensus::PeerConfig {
+        let mut peer = consensus::PeerConfig::new(self.node_id);
+        peer.election_tick = self.raft.election_ticks;
+        peer.heartbeat_tick = self.raft.heartbeat_ticks;
+        peer.log_retain_bytes = self.raft.log_retain_mib << 20;
+        peer.log_compact_interval_bytes = self.raft.log_compact_every_mib << 20;
+        peer
     }
 
     /// The peer entry of `node_id`.
@@ -316,5 +353,32 @@ api_address = "127.0.0.1:7402"
         std::fs::write(&path, format!("api_listen = \"nowhere\"\n{SAMPLE}")).unwrap();
         let e = NodeConfig::load(&path).unwrap_err().to_string();
         assert!(e.contains("api_listen"), "{e}");
+        std::fs::write(&path, format!("{SAMPLE}[raft]\nlog_compact_every_mib = 0\n")).unwrap();
+        let e = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("log_compact_every_mib must be at least 1"), "{e}");
+        std::fs::write(&path, format!("{SAMPLE}[raft]\nlog_retain_mib = 2000000\n")).unwrap();
+        let e = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(e.contains("log_retain_mib = 2000000 is more than"), "{e}");
+    }
+
+    #[test]
+    fn log_retention_is_set_in_mib_and_reaches_the_raft_driver() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            format!("{SAMPLE}[raft]\nlog_retain_mib = 16\nlog_compact_every_mib = 32\n"),
+        )
+        .unwrap();
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!((c.raft.log_retain_mib, c.raft.log_compact_every_mib), (16, 32));
+        assert_eq!(
+            c.raft.tick_ms, 100,
+            "the other [raft] settings keep their defaults"
+        );
+        let peer = c.peer_config();
+        assert_eq!(peer.log_retain_bytes, 16 << 20);
+        assert_eq!(peer.log_compact_interval_bytes, 32 << 20);
+        assert_eq!(peer.election_tick, 10);
     }
 }

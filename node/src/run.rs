@@ -10,9 +10,7 @@ use std::time::Duration;
 use consensus::transport::Transport;
 use consensus::transport::grpc::{GrpcConfig, GrpcTransport};
 use consensus::transport::tls::{Authorizer, PeerIdentity, TlsConfig};
-use consensus::{
-    Mailbox, MemberChange, Membership, Node, NodeConfig as ConsensusConfig, PeerConfig, RocksEngine,
-};
+use consensus::{Mailbox, MemberChange, Membership, Node, NodeConfig as ConsensusConfig, RocksEngine};
 use settlement::command::{Command, Outcome};
 use settlement::config::PeriodId;
 use settlement::crypto::{Ed25519Signer, Role, parse_certificate};
@@ -164,9 +162,7 @@ pub async fn start_with(config: NodeConfig, listeners: Option<Listeners>) -> Res
         .iter()
         .map(|p| (p.node_id, p.raft_address.clone()))
         .collect();
-    let mut peer = PeerConfig::new(config.node_id);
-    peer.election_tick = config.raft.election_ticks;
-    peer.heartbeat_tick = config.raft.heartbeat_ticks;
+    let peer = config.peer_config();
     let node = Node::start(
         ConsensusConfig {
             peer,

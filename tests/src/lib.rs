@@ -380,6 +380,7 @@ fn config_for(dir: &Path, certs: &Path, genesis: &Path, me: &PeerConfig, peers: 
             election_ticks: 10,
             heartbeat_ticks: 2,
             sync: true,
+            ..RaftSettings::default()
         },
         peers: peers.to_vec(),
     }
