@@ -422,6 +422,13 @@ impl<M: StateMachine> Peer<M> {
         }
     }
 
+    /// Whether raft-rs leads right now. Not the role the last ready reported: a message or
+    /// a tick since then may have made this node a follower (a newer term, check quorum),
+    /// and a proposal handed to a follower would be forwarded by raft-rs, not appended.
+    fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
     fn not_leader(&self) -> ConsensusError {
         let (leader_id, leader_addr) = self.leader_hint();
         ConsensusError::NotLeader {
@@ -466,7 +473,7 @@ impl<M: StateMachine> Peer<M> {
 
     /// Asks the leader to hand leadership to `to`.
     pub fn transfer_leader(&mut self, to: u64) -> Result<()> {
-        if self.role != StateRole::Leader {
+        if !self.is_leader() {
             return Err(self.not_leader());
         }
         self.raw.transfer_leader(to);
@@ -501,7 +508,7 @@ impl<M: StateMachine> Peer<M> {
                 max: ENTRY_BYTES_MAX,
             });
         }
-        if self.role != StateRole::Leader {
+        if !self.is_leader() {
             return Err(self.not_leader());
         }
         if self.proposals.len() >= PENDING_PROPOSALS_MAX {
@@ -521,7 +528,16 @@ impl<M: StateMachine> Peer<M> {
 
     fn track(&mut self, before: u64, bytes: usize, kind: PendingKind, tx: Responder) {
         let index = self.raw.raft.raft_log.last_index();
-        assert_eq!(index, before + 1, "a proposal appends exactly one entry");
+        if index != before + 1 {
+            // Only a follower takes a proposal without appending it (raft-rs forwards it to
+            // the leader, and this raft-rs version cannot turn that off); `admit` checks the
+            // live role first, so this is a second line: nothing was appended here, so
+            // nothing can be tracked, and the client hears so now.
+            let _ = tx.send(Err(ConsensusError::ProposalDropped {
+                reason: "raft appended no entry for it",
+            }));
+            return;
+        }
         self.proposals.push_back(Pending {
             index,
             term: self.raw.raft.term,

@@ -144,6 +144,54 @@ fn partition_minority_cannot_commit_majority_continues_then_all_converge() {
     }
 }
 
+/// A leader can learn of a newer term from a message between two turns of its ready loop.
+/// A proposal made before the next turn must be refused as not-leader and never applied:
+/// raft-rs, already a follower that knows the new leader, forwards it without appending an
+/// entry, and the driver's proposal tracking panicked on that ("a proposal appends exactly
+/// one entry", seen in the cluster bench when a stalled leader was replaced).
+#[test]
+fn a_proposal_between_losing_leadership_and_the_next_ready_is_refused() {
+    let mut c: SimCluster<KvMachine> = SimCluster::new(3, 8);
+    let old = c.wait_leader();
+    let others: Vec<u64> = c.ids().into_iter().filter(|&i| i != old).collect();
+    // The old leader is frozen while the others elect a new one in a higher term.
+    c.run_only_until(&others, 2000, "the others elect a new leader", |c| {
+        others.iter().any(|&i| c.peer(i).status().role == Role::Leader)
+    });
+    let new = others
+        .iter()
+        .copied()
+        .find(|&i| c.peer(i).status().role == Role::Leader)
+        .unwrap();
+    // A few more turns: the new leader's appends and heartbeats (its term) reach the old
+    // leader's inbox; before them it held only votes it would ignore while its lease lasts.
+    let mut turns = 0;
+    c.run_only_until(&others, 10, "the new leader sends to the old one", |_| {
+        turns += 1;
+        turns > 5
+    });
+    assert!(c.inbox_len(old) > 0, "setup: messages wait for the old leader");
+    // It reads them (the new term, the new leader) but its ready loop has not run yet.
+    c.receive_only(old);
+    let st = c.peer(old).status();
+    assert_eq!(
+        (st.role, st.leader_id),
+        (Role::Follower, Some(new)),
+        "setup: inside raft the old leader follows the new one"
+    );
+    let mut rx = c.propose(old, &kv("stale", "k", "never"));
+    let answer = rx.try_recv().expect("answered at once, not tracked as an entry");
+    assert!(
+        matches!(answer, Err(ConsensusError::NotLeader { leader_id, .. }) if leader_id == Some(new)),
+        "{answer:?}"
+    );
+    c.propose_and_wait(&kv("after", "other", "v")).unwrap();
+    c.assert_converged();
+    for id in c.ids() {
+        assert_eq!(c.peer(id).state_machine().value("k"), None, "node {id}");
+    }
+}
+
 fn compacting(id: u64) -> consensus::PeerConfig {
     let mut cfg = test_config(id);
     cfg.log_retain_entries = 2;

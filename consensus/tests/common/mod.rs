@@ -344,6 +344,50 @@ impl<M: StateMachine + Digest> SimCluster<M> {
         }
     }
 
+    /// Messages delivered to node `id` that it has not read yet.
+    pub fn inbox_len(&self, id: u64) -> usize {
+        self.nodes[&id].inbox.lock().unwrap().len()
+    }
+
+    /// Hands node `id` the messages waiting for it and nothing else: no tick, no ready loop
+    /// (what happens to a node between two turns of its loop).
+    pub fn receive_only(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).unwrap();
+        let peer = node.peer.as_mut().unwrap_or_else(|| panic!("node {id} is down"));
+        let inbox: Vec<WireMessage> = node.inbox.lock().unwrap().drain(..).collect();
+        for m in inbox {
+            peer.receive(m)
+                .unwrap_or_else(|e| panic!("node {id} failed: {e}"));
+        }
+    }
+
+    /// Steps only `ids` (the others are frozen: they neither tick nor read messages) until
+    /// `cond` holds; panics with `what` after `max_steps`.
+    pub fn run_only_until(
+        &mut self,
+        ids: &[u64],
+        max_steps: u64,
+        what: &str,
+        mut cond: impl FnMut(&mut Self) -> bool,
+    ) {
+        for _ in 0..max_steps {
+            if cond(self) {
+                return;
+            }
+            self.steps += 1;
+            self.net.deliver_due();
+            for &id in ids {
+                self.step_node(id);
+            }
+            self.net.advance(TICK_MS);
+        }
+        assert!(
+            cond(self),
+            "{what}: not reached within {max_steps} steps (statuses: {:#?})",
+            self.statuses()
+        );
+    }
+
     fn step_node_inner(&mut self, id: u64) {
         let Some(node) = self.nodes.get_mut(&id) else {
             return;
