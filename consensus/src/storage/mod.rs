@@ -24,6 +24,11 @@
 //! only; `RocksStateStore::persisted`), and a staged snapshot slot is flushed before the
 //! batch that makes it active. Opening a node whose state is behind its log's start is
 //! refused as corrupt.
+//!
+//! Background work: flushes run at the process's CPU priority, compactions at the lowest
+//! (nice 19), so a compaction burst does not take the CPU from the Raft threads
+//! ([`RocksEngine::open`]); [`RocksEngine::stats`] reports what each column family has
+//! flushed and compacted.
 
 mod engine;
 mod log;
