@@ -70,6 +70,10 @@ pub const LOG_COMPACT_INTERVAL_ENTRIES: u64 = 4096;
 /// near [`LOG_RETAIN_BYTES`] plus this, beyond what the state's last flush still needs.
 pub const LOG_COMPACT_INTERVAL_BYTES: u64 = 256 << 20;
 
+/// Write-ahead log kept on disk, at most (RocksDB's `max_total_wal_size`): past it, the
+/// column families still holding the oldest WAL file are flushed so it can be deleted.
+pub const WAL_BYTES_MAX: u64 = 256 << 20;
+
 /// Peer addresses (and membership changes) carried in one conf change context.
 pub const PEERS_MAX: usize = 64;
 

@@ -25,6 +25,10 @@
 //! batch that makes it active. Opening a node whose state is behind its log's start is
 //! refused as corrupt.
 //!
+//! The write-ahead log is shared by all column families and capped (`limits::WAL_BYTES_MAX`):
+//! past the cap RocksDB flushes whatever still holds the oldest WAL file, in practice the
+//! few kilobytes of `raft_meta`.
+//!
 //! Background work: flushes run at the process's CPU priority, compactions at the lowest
 //! (nice 19), so a compaction burst does not take the CPU from the Raft threads
 //! ([`RocksEngine::open`]); [`RocksEngine::stats`] reports what each column family has
