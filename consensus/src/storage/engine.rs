@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, Env, FlushOptions, Options};
+use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, FlushOptions, Options};
 
 use crate::error::{ConsensusError, Result};
 use crate::limits::WAL_BYTES_MAX;
@@ -87,18 +87,6 @@ impl RocksEngine {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
-        // Compactions run at the lowest CPU priority (nice 19): they are deferrable work,
-        // and at full priority their bursts (seconds of a core, several nodes' at once on a
-        // shared machine) took the CPU from the Raft threads and showed up as commit latency
-        // spikes. Flushes keep normal priority: a starved flush fills the memtables and stops
-        // writes, which would block the Raft thread past an election timeout (measured: with
-        // both pools lowered, a saturated cluster bench changed leaders). Under sustained
-        // overload compactions fall behind until RocksDB's level-0 file limits slow writes.
-        // This is RocksDB's process-wide default environment, so it holds for every database
-        // the process opens.
-        let mut env = Env::new().map_err(|e| ConsensusError::storage("environment", e))?;
-        env.lower_thread_pool_cpu_priority();
-        opts.set_env(&env);
         // One write-ahead log serves every column family, and a WAL file is deleted only once
         // every column family with writes in it has flushed them. `raft_meta` takes a hard
         // state write with almost every append and flushes almost never, so it kept every WAL
@@ -332,64 +320,6 @@ mod tests {
             "the WAL reached {} MiB (bound {} MiB)",
             wal_max >> 20,
             bound >> 20
-        );
-    }
-
-    /// `(thread name, nice value)` of every thread of this process (Linux `/proc`).
-    fn thread_priorities() -> Vec<(String, i64)> {
-        let mut out = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let dir = task.unwrap().path();
-            let (Ok(comm), Ok(stat)) = (
-                std::fs::read_to_string(dir.join("comm")),
-                std::fs::read_to_string(dir.join("stat")),
-            ) else {
-                continue; // the thread ended meanwhile
-            };
-            // Field 19 is the nice value; count from after the parenthesised name (field 2).
-            let rest = &stat[stat.rfind(')').unwrap() + 2..];
-            let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
-            out.push((comm.trim().to_owned(), nice));
-        }
-        out
-    }
-
-    #[test]
-    fn compactions_run_at_the_lowest_cpu_priority_and_flushes_do_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = RocksEngine::open(dir.path(), false).unwrap();
-        let mut store = engine.state_store().unwrap();
-        let slot = engine.active_slot().unwrap();
-        for round in 0..2u8 {
-            let mut wb = WriteBatch::default();
-            wb.put(vec![b'k', round], b"v".to_vec());
-            store.write(wb).unwrap();
-            engine.flush_state(slot).unwrap();
-        }
-        let cf = engine.db.cf_handle(slot.cf_name()).unwrap();
-        // A manual compaction runs on the low-priority pool and waits for it.
-        engine.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
-        let threads = thread_priorities();
-        let named = |prefix: &str| -> Vec<i64> {
-            threads
-                .iter()
-                .filter(|(n, _)| n.starts_with(prefix))
-                .map(|(_, nice)| *nice)
-                .collect()
-        };
-        let (low, high) = (named("rocksdb:low"), named("rocksdb:high"));
-        assert!(low.contains(&19), "a compaction thread at nice 19: {threads:?}");
-        assert!(!high.is_empty(), "a flush thread ran: {threads:?}");
-        // The process's own priority: 0 unless the tests themselves run under `nice`.
-        let own = thread_priorities()
-            .into_iter()
-            .filter(|(n, _)| !n.starts_with("rocksdb:"))
-            .map(|(_, nice)| nice)
-            .min()
-            .unwrap();
-        assert!(
-            high.iter().all(|&n| n == own),
-            "flush threads keep the process's nice {own}: {threads:?}"
         );
     }
 }

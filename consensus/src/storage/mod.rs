@@ -29,10 +29,7 @@
 //! past the cap RocksDB flushes whatever still holds the oldest WAL file, in practice the
 //! few kilobytes of `raft_meta`.
 //!
-//! Background work: flushes run at the process's CPU priority, compactions at the lowest
-//! (nice 19), so a compaction burst does not take the CPU from the Raft threads
-//! ([`RocksEngine::open`]); [`RocksEngine::stats`] reports what each column family has
-//! flushed and compacted.
+//! [`RocksEngine::stats`] reports what each column family has flushed and compacted.
 
 mod engine;
 mod log;
