@@ -293,11 +293,22 @@ impl LogStore for RocksLogStore {
         let term = self
             .term(index)
             .unwrap_or_else(|| panic!("compact to {index} beyond the last index {}", self.last_index()));
+        let first = self.first_index();
         let mut b = WriteBatch::default();
-        b.delete_range_cf(self.cf(CF_LOG), log_key(self.first_index()), log_key(index + 1));
+        b.delete_range_cf(self.cf(CF_LOG), log_key(first), log_key(index + 1));
         self.put_snapshot_point(&mut b, (index, term));
-        self.write(b, false, "compact raft log")?;
-        let drop = (index + 1 - self.first_index()) as usize;
+        // Synced: the table files below the compaction point are deleted next, and a crash
+        // must not bring back a log start whose entries are gone.
+        self.write(b, true, "compact raft log")?;
+        // The range deletion alone leaves the entries on disk until a RocksDB compaction
+        // reaches them (measured: 0.7-1.1 GB of log column family per node in long runs,
+        // several times what retention keeps). Table files wholly inside the compacted range
+        // go now; RocksDB skips level-0 files and files that also hold later entries, which
+        // the range deletion covers until compaction.
+        self.db
+            .delete_file_in_range_cf(self.cf(CF_LOG), log_key(first), log_key(index))
+            .map_err(|e| ConsensusError::storage("delete compacted log files", e))?;
+        let drop = (index + 1 - first) as usize;
         self.terms.drain(..drop);
         self.snapshot_point = (index, term);
         Ok(())
@@ -313,7 +324,65 @@ impl LogStore for RocksLogStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::storage::{RocksEngine, conformance};
+    use super::{CF_LOG, log_key};
+    use crate::storage::{LogStore, RocksEngine, conformance};
+    use raft::eraftpb::Entry;
+
+    fn entries(from: u64, to: u64) -> Vec<Entry> {
+        (from..=to)
+            .map(|index| Entry {
+                index,
+                term: 1,
+                data: vec![index as u8; 1024].into(),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// Compaction removes whole table files of compacted entries at once instead of leaving
+    /// them until a RocksDB compaction reaches the range deletion.
+    #[test]
+    fn compaction_deletes_the_table_files_of_compacted_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), true).unwrap();
+        let mut log = engine.log_store().unwrap();
+        let db = log.db.clone();
+        let cf = || db.cf_handle(CF_LOG).unwrap();
+        // Entries 1-50 in a bottom-level file, 51-100 in a level-0 file.
+        log.append(&entries(1, 50), None, true).unwrap();
+        db.flush_cf(&cf()).unwrap();
+        db.compact_range_cf(&cf(), None::<&[u8]>, None::<&[u8]>);
+        log.append(&entries(51, 100), None, true).unwrap();
+        db.flush_cf(&cf()).unwrap();
+        let log_files = || -> Vec<(i32, Vec<u8>, Vec<u8>)> {
+            db.live_files()
+                .unwrap()
+                .into_iter()
+                .filter(|f| f.column_family_name == CF_LOG)
+                .map(|f| (f.level, f.start_key.unwrap(), f.end_key.unwrap()))
+                .collect()
+        };
+        let before = log_files();
+        assert!(
+            before
+                .iter()
+                .any(|(level, _, end)| *level > 0 && end[..] == log_key(50)),
+            "setup: entries 1-50 in a file below level 0: {before:?}"
+        );
+        log.compact(60).unwrap();
+        let after = log_files();
+        assert!(
+            after.iter().all(|(_, _, end)| end[..] > log_key(60)[..]),
+            "the file holding only compacted entries is gone: {after:?}"
+        );
+        // What remains reads as before, also after reopening.
+        assert_eq!(log.first_index(), 61);
+        assert_eq!(log.entries(61, 101, None).unwrap(), entries(61, 100));
+        drop((log, db, engine));
+        let log = RocksEngine::open(dir.path(), true).unwrap().log_store().unwrap();
+        assert_eq!(log.first_index(), 61);
+        assert_eq!(log.entries(61, 101, None).unwrap(), entries(61, 100));
+    }
 
     #[test]
     fn rocks_log_store_passes_the_conformance_suite() {
