@@ -336,29 +336,32 @@ api_address = "127.0.0.1:7402"
     fn clear_errors_for_incoherent_configs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
-        std::fs::write(
-            &path,
-            SAMPLE.replace("node_id = 1\ndata_dir", "node_id = 3\ndata_dir"),
-        )
-        .unwrap();
-        let e = NodeConfig::load(&path).unwrap_err().to_string();
-        assert!(e.contains("peers must list this node"), "{e}");
-        std::fs::write(
-            &path,
-            SAMPLE.replace("tadig = \"KORKT\"\nnode_id", "tadig = \"korkt\"\nnode_id"),
-        )
-        .unwrap();
-        let e = NodeConfig::load(&path).unwrap_err().to_string();
-        assert!(e.contains("TADIG"), "{e}");
-        std::fs::write(&path, format!("api_listen = \"nowhere\"\n{SAMPLE}")).unwrap();
-        let e = NodeConfig::load(&path).unwrap_err().to_string();
-        assert!(e.contains("api_listen"), "{e}");
-        std::fs::write(&path, format!("{SAMPLE}[raft]\nlog_compact_every_mib = 0\n")).unwrap();
-        let e = NodeConfig::load(&path).unwrap_err().to_string();
-        assert!(e.contains("log_compact_every_mib must be at least 1"), "{e}");
-        std::fs::write(&path, format!("{SAMPLE}[raft]\nlog_retain_mib = 2000000\n")).unwrap();
-        let e = NodeConfig::load(&path).unwrap_err().to_string();
-        assert!(e.contains("log_retain_mib = 2000000 is more than"), "{e}");
+        let load_error = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            NodeConfig::load(&path).unwrap_err().to_string()
+        };
+        for (text, expected) in [
+            (
+                SAMPLE.replace("node_id = 1\ndata_dir", "node_id = 3\ndata_dir"),
+                "peers must list this node",
+            ),
+            (
+                SAMPLE.replace("tadig = \"KORKT\"\nnode_id", "tadig = \"korkt\"\nnode_id"),
+                "TADIG",
+            ),
+            (format!("api_listen = \"nowhere\"\n{SAMPLE}"), "api_listen"),
+            (
+                format!("{SAMPLE}[raft]\nlog_compact_every_mib = 0\n"),
+                "log_compact_every_mib must be at least 1",
+            ),
+            (
+                format!("{SAMPLE}[raft]\nlog_retain_mib = 2000000\n"),
+                "log_retain_mib = 2000000 is more than",
+            ),
+        ] {
+            let e = load_error(&text);
+            assert!(e.contains(expected), "{expected:?} not in: {e}");
+        }
     }
 
     #[test]

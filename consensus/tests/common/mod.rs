@@ -374,12 +374,7 @@ impl<M: StateMachine + Digest> SimCluster<M> {
             if cond(self) {
                 return;
             }
-            self.steps += 1;
-            self.net.deliver_due();
-            for &id in ids {
-                self.step_node(id);
-            }
-            self.net.advance(TICK_MS);
+            self.step_only(ids);
         }
         assert!(
             cond(self),
@@ -418,9 +413,16 @@ impl<M: StateMachine + Digest> SimCluster<M> {
 
     /// One step of the whole cluster.
     pub fn step(&mut self) {
+        let ids = self.ids();
+        self.step_only(&ids);
+    }
+
+    /// One step in which only `ids` take a turn; the others are frozen (they neither tick
+    /// nor read messages, which still arrive in their inboxes).
+    pub fn step_only(&mut self, ids: &[u64]) {
         self.steps += 1;
         self.net.deliver_due();
-        for id in self.ids() {
+        for &id in ids {
             self.step_node(id);
         }
         self.net.advance(TICK_MS);
