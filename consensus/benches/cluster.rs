@@ -6,7 +6,8 @@
 //! `BENCH_IN_FLIGHT`, default 8; `BENCH_RATE`, records/s, default 0 = as fast as the
 //! in-flight bound allows; `BENCH_COMPACT_EVERY`, applied entries between log compactions,
 //! default the node's: 4,096 entries or 256 MiB of commands, whichever comes first, so about
-//! 2,900 batches; `BENCH_ROCKS_STATS` set: print each
+//! 2,900 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
+//! memory before sealing a run, default the settlement limit; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
 //! it was proposed, the process's CPU time per record (all three nodes and the client, from
@@ -39,7 +40,11 @@ struct Sm(settlement::machine::SettlementMachine<RocksStateStore>);
 
 impl StateMachine for Sm {
     fn open(store: RocksStateStore) -> Result<Self, StateMachineError> {
-        Ok(Sm(settlement::machine::SettlementMachine::open(store)?))
+        let mut m = settlement::machine::SettlementMachine::open(store)?;
+        if let Ok(n) = std::env::var("BENCH_INDEX_ENTRIES") {
+            m.set_index_memory_entries(n.parse().expect("BENCH_INDEX_ENTRIES is a number of entries"));
+        }
+        Ok(Sm(m))
     }
     fn apply(&mut self, index: u64, command: &[u8]) -> Result<Vec<u8>, StateMachineError> {
         Ok(self.0.apply(index, command)?.encode())

@@ -1139,6 +1139,8 @@ impl<M: StateMachine> Peer<M> {
         let mut old = self.engine.slot_store(slot.other());
         settlement::store::Store::write(&mut old, settlement::snapshot::SnapshotInstaller::clear_all())
             .map_err(|e| ConsensusError::storage("clear old state", e))?;
+        settlement::store::Store::index_clear(&mut old)
+            .map_err(|e| ConsensusError::storage("clear old duplicate index", e))?;
         for (&id, a) in &membership.peers {
             if id != self.cfg.id {
                 self.transport.set_peer(id, a);

@@ -244,6 +244,11 @@ impl Staging {
         store
             .write(SnapshotInstaller::clear_all())
             .map_err(|e| ConsensusError::storage("clear staging state", e))?;
+        // The slot's duplicate index was derived from the state just cleared; the machine
+        // opened over the installed state rebuilds it from the stored batches.
+        store
+            .index_clear()
+            .map_err(|e| ConsensusError::storage("clear staging duplicate index", e))?;
         Ok(Staging {
             from,
             index,

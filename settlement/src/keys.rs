@@ -9,7 +9,6 @@
 //! | `A` | `A` agreement id                      | agreement entry                |
 //! | `B` | `B` batch seq                         | stored batch (records + outcome) |
 //! | `K` | `K` batch key                         | batch seq + digest (idempotency) |
-//! | `D` | `D` visited, home, hour, event hash (16 B) | record id (duplicate detection) |
 //! | `X` | `X` batch seq, index                  | dispute                        |
 //! | `P` | `P` period                            | period entry                   |
 //! | `L` | `L` period, visited, home             | pair ledger (aggregates, tree frontier) |
@@ -66,18 +65,6 @@ pub fn batch_key(k: &crate::batch::BatchKey) -> Vec<u8> {
     let mut v = b"K".to_vec();
     v.extend_from_slice(&k.to_bytes());
     v
-}
-
-/// Length of a duplicate-detection key.
-pub const DEDUP_KEY_LEN: usize = 1 + crate::types::EventIdentity::FINGERPRINT_LEN;
-
-/// `D` + the event's fingerprint (visited, home, start hour, 16 bytes of hash). A fixed-size array: a
-/// batch makes one per record.
-pub fn dedup(fingerprint: &[u8; crate::types::EventIdentity::FINGERPRINT_LEN]) -> [u8; DEDUP_KEY_LEN] {
-    let mut k = [0u8; DEDUP_KEY_LEN];
-    k[0] = b'D';
-    k[1..].copy_from_slice(fingerprint);
-    k
 }
 
 /// `X` + record id.

@@ -6,8 +6,14 @@
 //! that says exactly how far it got; the driver replays from `applied_index() + 1`.
 //!
 //! Small, hot state is cached in memory and mirrored in the store (carriers, accepted
-//! agreements, periods, the pair ledgers of open periods); everything else (records, dedup
-//! index, statements) is read from the store on demand.
+//! agreements, periods, the pair ledgers of open periods); everything else (records,
+//! statements) is read from the store on demand.
+//!
+//! The duplicate index (event fingerprint -> accepted record) is derived data, not state:
+//! the entries of recent batches live in memory, older ones in sorted runs the store keeps
+//! ([`Store::index_seal`]), and opening the machine reloads from the stored batches what the
+//! store's runs do not cover. A record costs a hash-table insert and lookup instead of a
+//! key in the store's ordered index (which was more than half of a three-node cluster's CPU).
 //!
 //! Domain rejections are [`Outcome::Rejected`] (or record rejections inside a batch outcome)
 //! and change nothing but the ledger head. [`ApplyError`] means the machine cannot continue:
@@ -35,7 +41,7 @@ use crate::statement::{
     AmountTotals, ClearingStatement, NETTING_FORMAT, NettingReport, STATEMENT_FORMAT, ServiceLine,
     StatementRef, compute_netting,
 };
-use crate::store::{Bytes, ReadStore, Store, WriteBatch};
+use crate::store::{IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch};
 use crate::types::{Amount, Scale, ServiceKind, Tadig, UsageRecord, UtcTime};
 
 /// Domain label of the ledger head chain.
@@ -322,6 +328,14 @@ pub struct SettlementMachine<S: Store> {
     periods: BTreeMap<PeriodId, PeriodEntry>,
     /// Pair ledgers of open periods, by (period, visited, home).
     ledgers: BTreeMap<(PeriodId, Tadig, Tadig), PairLedger>,
+    /// Duplicate-index entries (fingerprint -> record id) of the batches from the store's
+    /// `index_through` on: the recent part of the index, in memory until it is handed to the
+    /// store as one sorted run (see [`Store`]).
+    recent: IndexRun,
+    /// How many entries `recent` holds before it is sealed.
+    recent_max: usize,
+    /// Entries of the command being applied; they join `recent` once its state write lands.
+    pending: Vec<(IndexKey, IndexValue)>,
     poisoned: bool,
 }
 
@@ -374,7 +388,7 @@ impl<S: Store> SettlementMachine<S> {
                 Ok(())
             })?;
         }
-        Ok(SettlementMachine {
+        let mut m = SettlementMachine {
             store,
             meta,
             genesis,
@@ -383,8 +397,133 @@ impl<S: Store> SettlementMachine<S> {
             agreements,
             periods,
             ledgers,
+            recent: IndexRun::default(),
+            recent_max: DEDUP_MEMORY_ENTRIES,
+            pending: Vec::new(),
             poisoned: false,
-        })
+        };
+        m.rebuild_recent_index()?;
+        Ok(m)
+    }
+
+    /// Sets how many duplicate-index entries the machine keeps in memory before it hands them
+    /// to the store (default [`DEDUP_MEMORY_ENTRIES`]; at least 1). Answers never depend on it.
+    pub fn set_index_memory_entries(&mut self, entries: usize) {
+        self.recent_max = entries.max(1);
+    }
+
+    /// Loads the duplicate-index entries of the stored batches the store's sealed index does
+    /// not cover (from its `index_through` to the last stored batch): they were in memory
+    /// only when the process stopped, or the index was cleared. Batches are read in order
+    /// and sealed in runs of `recent_max` entries, so a whole ledger (after a snapshot
+    /// install) never sits in memory at once.
+    fn rebuild_recent_index(&mut self) -> Result<(), ApplyError> {
+        let mut from = self.store.index_through()?;
+        while from < self.meta.next_batch {
+            // Some(seq) when the entries of batch `seq` would not fit: seal, resume there.
+            let mut resume = None;
+            let mut err = None;
+            let (recent, recent_max) = (&mut self.recent, self.recent_max);
+            self.store.scan(
+                &keys::batch(from),
+                Some(&keys::batch(self.meta.next_batch)),
+                &mut |k, v| {
+                    let loaded = dec::<StoredBatch>(k, v).and_then(|b| {
+                        let accepted = (b.record_count as usize).saturating_sub(b.outcome.rejected.len());
+                        if !recent.is_empty() && recent.len() + accepted > recent_max {
+                            resume = Some(b.outcome.batch);
+                            return Ok(false);
+                        }
+                        let records = b.records().map_err(|source| ApplyError::Corrupt {
+                            key: String::from_utf8_lossy(k).into_owned(),
+                            source,
+                        })?;
+                        for (i, r) in records.iter().enumerate() {
+                            let i = i as u32;
+                            if !b.is_rejected(i) {
+                                let id = RecordId {
+                                    batch: b.outcome.batch,
+                                    index: i,
+                                };
+                                recent.insert(r.identity().fingerprint(), id.to_bytes());
+                            }
+                        }
+                        Ok(true)
+                    });
+                    loaded.unwrap_or_else(|e| {
+                        err = Some(e);
+                        false
+                    })
+                },
+            )?;
+            if let Some(e) = err {
+                return Err(e);
+            }
+            let Some(seq) = resume else {
+                // Every stored batch from `from` on is loaded.
+                break;
+            };
+            self.seal_recent_index(seq)?;
+            from = seq;
+        }
+        Ok(())
+    }
+
+    /// Adds the entries of the command just applied to the in-memory index. A run is sealed
+    /// before they would take it past `recent_max` (so the hash table never grows beyond the
+    /// size that limit needs), and after them if they alone reach it.
+    fn add_pending_to_index(&mut self) -> Result<(), ApplyError> {
+        if !self.recent.is_empty() && self.recent.len() + self.pending.len() > self.recent_max {
+            let first = self
+                .pending
+                .iter()
+                .filter_map(|(_, v)| RecordId::from_bytes(v))
+                .map(|id| id.batch)
+                .min()
+                .unwrap_or(self.meta.next_batch);
+            self.seal_recent_index(first)?;
+        }
+        self.recent.extend(self.pending.drain(..));
+        if self.recent.len() >= self.recent_max {
+            self.seal_recent_index(self.meta.next_batch)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the in-memory index entries to the store as one run that completes the index
+    /// below batch `through`, and starts a new one of the same capacity (no regrowing).
+    fn seal_recent_index(&mut self, through: u64) -> Result<(), ApplyError> {
+        let fresh = IndexRun::with_capacity_and_hasher(self.recent.capacity(), Default::default());
+        let run = std::mem::replace(&mut self.recent, fresh);
+        self.store.index_seal(run, through)?;
+        Ok(())
+    }
+
+    /// The ids of the records accepted earlier with these fingerprints: the in-memory entries
+    /// first, the store's sealed runs for the rest. An id of a batch at or after `applying`
+    /// is ignored: only a sealed run written before a crash that lost the state writes of its
+    /// batches can hold one, and the replay of those batches must decide as the first apply did.
+    fn earlier_records(
+        &self,
+        fingerprints: &[IndexKey],
+        applying: u64,
+    ) -> Result<Vec<Option<RecordId>>, ApplyError> {
+        let mut found: Vec<Option<IndexValue>> =
+            fingerprints.iter().map(|f| self.recent.get(f).copied()).collect();
+        let missing: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let asked: Vec<&IndexKey> = missing.iter().map(|&i| &fingerprints[i]).collect();
+            for (i, v) in missing.into_iter().zip(self.store.index_get_many(&asked)?) {
+                found[i] = v;
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|v| {
+                v.and_then(|v| RecordId::from_bytes(&v))
+                    .filter(|id| id.batch < applying)
+            })
+            .collect())
     }
 
     /// The underlying store.
@@ -479,6 +618,7 @@ impl<S: Store> SettlementMachine<S> {
                     Ok(Err(rejection)) => {
                         // A rejection changed no cached state; nothing it staged may land.
                         wb = WriteBatch::new();
+                        self.pending.clear();
                         Outcome::Rejected(rejection)
                     }
                     Err(e) => {
@@ -503,6 +643,12 @@ impl<S: Store> SettlementMachine<S> {
         if let Err(e) = self.store.write(wb) {
             self.poisoned = true;
             return Err(e.into());
+        }
+        if !self.pending.is_empty()
+            && let Err(e) = self.add_pending_to_index()
+        {
+            self.poisoned = true;
+            return Err(e);
         }
         Ok(outcome)
     }
@@ -1236,14 +1382,11 @@ impl<S: Store> SettlementMachine<S> {
         let mut rejected = Vec::new();
         let mut flagged = Vec::new();
         // All duplicate checks of the batch in one batched lookup.
-        let dedup_keys: Vec<[u8; keys::DEDUP_KEY_LEN]> = decoded
+        let fingerprints: Vec<IndexKey> = decoded
             .iter()
-            .map(|d| keys::dedup(&d.record.identity().fingerprint()))
+            .map(|d| d.record.identity().fingerprint())
             .collect();
-        let earlier = {
-            let asked: Vec<&[u8]> = dedup_keys.iter().map(|k| &k[..]).collect();
-            self.store.get_many(&asked)?
-        };
+        let earlier = self.earlier_records(&fingerprints, batch_seq)?;
         // Membership tests only (never iterated), so a hash set cannot make the outcome
         // depend on an order.
         let mut seen: HashSet<&[u8], foldhash::fast::FixedState> =
@@ -1254,19 +1397,10 @@ impl<S: Store> SettlementMachine<S> {
         let future_max = cfg.event_future_max_s as i64;
         let age_max = cfg.event_age_max_s as i64;
         for (i, d) in decoded.iter().enumerate() {
-            let dedup_key = &dedup_keys[i];
-            let duplicate_of = match &earlier[i] {
-                Some(v) => Some(Duplicate::Accepted(RecordId::from_bytes(v).ok_or_else(|| {
-                    ApplyError::Corrupt {
-                        key: format!("D{}", hex::encode(&dedup_key[1..])),
-                        source: crate::error::CodecError::Invalid {
-                            field: "record id",
-                            offset: 0,
-                            reason: "not 12 bytes".into(),
-                        },
-                    }
-                })?)),
-                None if seen.contains(dedup_key.as_slice()) => Some(Duplicate::InBatch),
+            let fingerprint = &fingerprints[i];
+            let duplicate_of = match earlier[i] {
+                Some(id) => Some(Duplicate::Accepted(id)),
+                None if seen.contains(fingerprint.as_slice()) => Some(Duplicate::InBatch),
                 None => None,
             };
             let i = i as u32;
@@ -1293,7 +1427,7 @@ impl<S: Store> SettlementMachine<S> {
                             expected: rating.expected,
                         });
                     }
-                    seen.insert(dedup_key.as_slice());
+                    seen.insert(fingerprint.as_slice());
                     dedup_writes.push(i);
                     ledger.tail.push(d.leaf);
                     if let Some((chunk, root)) = ledger.tree.push(d.leaf) {
@@ -1329,7 +1463,7 @@ impl<S: Store> SettlementMachine<S> {
             records: b.records,
         };
         // Everything checked: stage the writes and update the caches.
-        wb.reserve(dedup_writes.len() + chunk_writes.len() + 6);
+        wb.reserve(chunk_writes.len() + 6);
         // Records plus the outcome (a guess for rejection messages; a miss costs one realloc).
         let capacity = stored.records.len()
             + 256
@@ -1348,16 +1482,15 @@ impl<S: Store> SettlementMachine<S> {
             b.key.to_bytes(),
         );
         drop(seen);
-        for index in dedup_writes {
+        // The duplicate index is not in the write batch (see `recent`): `apply` adds these
+        // once the batch's state write has landed.
+        self.pending.extend(dedup_writes.into_iter().map(|index| {
             let id = RecordId {
                 batch: batch_seq,
                 index,
             };
-            wb.put(
-                Bytes::from_slice(&dedup_keys[index as usize]),
-                Bytes::from_slice(&id.to_bytes()),
-            );
-        }
+            (fingerprints[index as usize], id.to_bytes())
+        }));
         for (k, v) in chunk_writes {
             wb.put(k, v);
         }

@@ -121,10 +121,57 @@ pub trait ReadStore {
     ) -> Result<(), StoreError>;
 }
 
-/// Ordered reads and atomic batched writes.
+/// Length of a duplicate-index key: an event's fingerprint
+/// ([`crate::types::EventIdentity::fingerprint`]).
+pub const INDEX_KEY_LEN: usize = crate::types::EventIdentity::FINGERPRINT_LEN;
+
+/// Length of a duplicate-index value: the accepted record's id
+/// ([`crate::command::RecordId::to_bytes`]).
+pub const INDEX_VALUE_LEN: usize = 12;
+
+/// A duplicate-index key.
+pub type IndexKey = [u8; INDEX_KEY_LEN];
+
+/// A duplicate-index value.
+pub type IndexValue = [u8; INDEX_VALUE_LEN];
+
+/// A run of duplicate-index entries, as the machine collected them: a hash map, handed over
+/// whole so the machine never sorts or copies it (a store that keeps runs sorted sorts them
+/// off the machine's thread). Never iterated into state or outcomes.
+pub type IndexRun = std::collections::HashMap<IndexKey, IndexValue, foldhash::fast::FixedState>;
+
+/// Ordered reads and atomic batched writes, plus the sealed part of the duplicate index.
+///
+/// The duplicate index (event fingerprint -> id of the record accepted with it) is not
+/// replicated state: every entry is derived from the stored batches, so it is neither in
+/// [`WriteBatch`]es, scans, snapshots nor the state digest. The machine keeps the entries of
+/// recent batches in memory and hands them over in sorted runs ([`Store::index_seal`]); a
+/// store keeps the runs, durably if it is durable. What a crash may leave, and the machine
+/// copes with (see `SettlementMachine::open`):
+/// - the index behind the state: `index_through` says from which batch the machine rebuilds
+///   entries from the stored batches;
+/// - the index ahead of the state (a run sealed for batches whose state writes were lost and
+///   are replayed): lookups ignore ids of batches the state has not applied yet.
 pub trait Store: ReadStore {
     /// Applies `batch` atomically.
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError>;
+
+    /// The values of `keys` in the sealed index, in order (`None` when absent). Sees every
+    /// run handed to [`Store::index_seal`], also one still being written.
+    fn index_get_many(&self, keys: &[&IndexKey]) -> Result<Vec<Option<IndexValue>>, StoreError>;
+
+    /// Adds a run of entries that completes the index for every batch below `through`. All
+    /// or nothing: after a crash the store holds the whole run and `through`, or neither. May
+    /// finish in the background; lookups see the run at once.
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError>;
+
+    /// The `through` of the last run (0 for an empty or cleared index), once it is durable:
+    /// waits for a run still being written.
+    fn index_through(&self) -> Result<u64, StoreError>;
+
+    /// Removes every index entry and sets `through` to 0, durably (the state it was derived
+    /// from is being replaced).
+    fn index_clear(&mut self) -> Result<(), StoreError>;
 }
 
 /// The storage conformance suite: every [`Store`] implementation runs these checks against a
@@ -150,6 +197,54 @@ pub mod conformance {
         batch_order_last_write_wins(&mut fresh());
         delete_and_delete_range(&mut fresh());
         scan_stops_when_asked(&mut fresh());
+        index_seal_get_and_clear(&mut fresh());
+    }
+
+    fn index_key(b: u8) -> IndexKey {
+        let mut k = [b'K'; INDEX_KEY_LEN];
+        k[INDEX_KEY_LEN - 1] = b;
+        k
+    }
+
+    fn index_seal_get_and_clear<S: Store>(s: &mut S) {
+        assert_eq!(s.index_through().unwrap(), 0, "a fresh index is through batch 0");
+        let (a, b, c) = (index_key(1), index_key(2), index_key(3));
+        let run = |entries: &[(IndexKey, IndexValue)]| entries.iter().copied().collect::<IndexRun>();
+        s.index_seal(run(&[(c, [3; INDEX_VALUE_LEN]), (a, [1; INDEX_VALUE_LEN])]), 5)
+            .unwrap();
+        assert_eq!(
+            s.index_get_many(&[&c, &b, &a]).unwrap(),
+            vec![Some([3; INDEX_VALUE_LEN]), None, Some([1; INDEX_VALUE_LEN])],
+            "a sealed run answers lookups, in the order asked"
+        );
+        s.index_seal(run(&[(b, [2; INDEX_VALUE_LEN])]), 9).unwrap();
+        assert_eq!(
+            s.index_get_many(&[&a, &b, &c]).unwrap(),
+            vec![
+                Some([1; INDEX_VALUE_LEN]),
+                Some([2; INDEX_VALUE_LEN]),
+                Some([3; INDEX_VALUE_LEN])
+            ],
+            "runs add up"
+        );
+        assert_eq!(s.index_through().unwrap(), 9, "through is the last run's");
+        assert_eq!(s.get(&a).unwrap(), None, "index entries are not state keys");
+        let mut keys = 0;
+        s.scan(&[], None, &mut |_, _| {
+            keys += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(keys, 0, "index entries are not in scans");
+        s.index_clear().unwrap();
+        assert_eq!(s.index_through().unwrap(), 0, "cleared");
+        assert_eq!(s.index_get_many(&[&a, &b]).unwrap(), vec![None, None], "cleared");
+        s.index_seal(run(&[(b, [7; INDEX_VALUE_LEN])]), 2).unwrap();
+        assert_eq!(
+            s.index_get_many(&[&a, &b]).unwrap(),
+            vec![None, Some([7; INDEX_VALUE_LEN])]
+        );
+        assert_eq!(s.index_through().unwrap(), 2);
     }
 
     fn puts_and_gets<S: Store>(s: &mut S) {

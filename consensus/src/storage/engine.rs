@@ -13,6 +13,8 @@ pub(crate) const CF_LOG: &str = "raft_log";
 pub(crate) const CF_META: &str = "raft_meta";
 const CF_STATE_A: &str = "state_a";
 const CF_STATE_B: &str = "state_b";
+const CF_INDEX_A: &str = "dedup_a";
+const CF_INDEX_B: &str = "dedup_b";
 
 pub(crate) const KEY_ACTIVE_STATE: &[u8] = b"active_state";
 
@@ -30,6 +32,14 @@ impl StateSlot {
         match self {
             StateSlot::A => CF_STATE_A,
             StateSlot::B => CF_STATE_B,
+        }
+    }
+
+    /// The column family of the duplicate index derived from this slot's state.
+    pub(crate) fn index_cf_name(self) -> &'static str {
+        match self {
+            StateSlot::A => CF_INDEX_A,
+            StateSlot::B => CF_INDEX_B,
         }
     }
 
@@ -58,6 +68,19 @@ impl StateSlot {
             }),
         }
     }
+}
+
+/// Options of the duplicate-index column families, also used to write the sorted runs they
+/// ingest. Keys are event fingerprints, values record ids: nearly every lookup is a miss, which
+/// the whole-key bloom filters answer without reading blocks; hashes do not compress.
+pub(crate) fn index_options() -> Options {
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::None);
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_whole_key_filtering(true);
+    opts.set_block_based_table_factory(&table);
+    opts
 }
 
 /// A node's RocksDB: open it once, then take its log store and state stores.
@@ -128,6 +151,7 @@ impl RocksEngine {
         state_opts.set_min_blob_size(4096);
         state_opts.set_blob_compression_type(DBCompressionType::Lz4);
         state_opts.set_enable_blob_gc(true);
+        let index_opts = index_options();
         let mut log_opts = Options::default();
         // Entries are read back soon after they are written and deleted by compaction; not
         // compressing them saves CPU on the hot path.
@@ -137,9 +161,13 @@ impl RocksEngine {
             ColumnFamilyDescriptor::new(CF_META, Options::default()),
             ColumnFamilyDescriptor::new(CF_STATE_A, state_opts.clone()),
             ColumnFamilyDescriptor::new(CF_STATE_B, state_opts),
+            ColumnFamilyDescriptor::new(CF_INDEX_A, index_opts.clone()),
+            ColumnFamilyDescriptor::new(CF_INDEX_B, index_opts),
         ];
         let db =
             DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| ConsensusError::storage("open", e))?;
+        crate::storage::state::remove_unsealed_runs(&path)
+            .map_err(|e| ConsensusError::storage("remove unsealed duplicate-index runs", e))?;
         Ok(RocksEngine {
             db: Arc::new(db),
             path,
@@ -214,7 +242,7 @@ impl RocksEngine {
     /// database-wide ones (`rocksdb.dbstats`), for diagnostics and benchmarks.
     pub fn stats(&self) -> Result<String> {
         let mut out = String::new();
-        for name in [CF_LOG, CF_META, CF_STATE_A, CF_STATE_B] {
+        for name in [CF_LOG, CF_META, CF_STATE_A, CF_STATE_B, CF_INDEX_A, CF_INDEX_B] {
             let cf = self
                 .db
                 .cf_handle(name)
@@ -254,7 +282,7 @@ mod tests {
         store.write(wb).unwrap();
         engine.flush_state(engine.active_slot().unwrap()).unwrap();
         let stats = engine.stats().unwrap();
-        for cf in [CF_LOG, CF_META, CF_STATE_A, CF_STATE_B] {
+        for cf in [CF_LOG, CF_META, CF_STATE_A, CF_STATE_B, CF_INDEX_A, CF_INDEX_B] {
             assert!(
                 stats.contains(&format!("column family {cf}\n")),
                 "{cf} missing:\n{stats}"

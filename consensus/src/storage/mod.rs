@@ -11,6 +11,9 @@
 //!   incoming snapshot; once it is flushed, one synced batch flips the active flag, rewrites
 //!   the snapshot metadata and clears the log. That flip is what makes snapshot installation atomic: a
 //!   crash before it leaves the old state and log, a crash after it the new state.
+//! - `dedup_a`, `dedup_b`: the duplicate index derived from `state_a` / `state_b`, as the
+//!   sorted runs the machine seals (fingerprint -> record id, and the run's `through` under
+//!   key `0xff`), each ingested whole as a table file; cleared with its slot's state.
 //!
 //! Durability: log appends and hard state are written with `sync` (WAL fsync) before any
 //! message that depends on them is sent. State writes bypass the write-ahead log (the Raft

@@ -1,12 +1,22 @@
 //! The state machine's storage: a settlement [`Store`] over one state column family.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
-use rocksdb::{DB, ReadOptions, ReadTier, SnapshotWithThreadMode, WriteBatch as RocksBatch, WriteOptions};
+use rocksdb::{
+    DB, IngestExternalFileOptions, ReadOptions, ReadTier, SnapshotWithThreadMode, SstFileWriter,
+    WriteBatch as RocksBatch, WriteOptions,
+};
 use settlement::error::StoreError;
-use settlement::store::{ReadStore, Store, WriteBatch, WriteOp};
+use settlement::store::{IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp};
 
 use crate::storage::StateSlot;
+use crate::storage::engine::index_options;
+
+/// The key of a sealed run's `through` in the index column family: after every fingerprint
+/// (whose first byte is a TADIG character), so it can end each run's sorted file.
+const INDEX_THROUGH_KEY: &[u8] = &[0xff];
 
 fn store_error(op: &str, e: rocksdb::Error) -> StoreError {
     StoreError {
@@ -16,10 +26,115 @@ fn store_error(op: &str, e: rocksdb::Error) -> StoreError {
 
 /// [`Store`] over one state column family. Each [`Store::write`] is one RocksDB write batch:
 /// atomic, so the settlement machine's state change and applied index land together.
+///
+/// The duplicate index's sealed runs go to the slot's own column family (`dedup_a` or
+/// `dedup_b`): each run is written as a sorted table file with its `through` as the last key
+/// and ingested whole (RocksDB's external file ingestion: atomic and durable, no memtable, no
+/// flush), by a background thread so the Raft thread does not wait for it. Until the thread
+/// is done, lookups search the run in memory. One run at a time: sealing the next waits for
+/// the previous.
 #[derive(Clone)]
 pub struct RocksStateStore {
     db: Arc<DB>,
     slot: StateSlot,
+    sealing: Arc<Sealing>,
+}
+
+/// The run being ingested, if any.
+#[derive(Default)]
+struct Sealing {
+    job: Mutex<Option<SealJob>>,
+}
+
+struct SealJob {
+    run: Arc<IndexRun>,
+    done: JoinHandle<Result<(), String>>,
+}
+
+impl Sealing {
+    /// Waits for the run being ingested (if any) and reports how it ended.
+    fn wait(&self) -> Result<(), StoreError> {
+        let job = self.job.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match job {
+            None => Ok(()),
+            Some(job) => join(job),
+        }
+    }
+}
+
+fn join(job: SealJob) -> Result<(), StoreError> {
+    match job.done.join() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(StoreError {
+            message: format!("sealing a duplicate-index run: {message}"),
+        }),
+        Err(_) => Err(StoreError {
+            message: "the thread sealing a duplicate-index run panicked".into(),
+        }),
+    }
+}
+
+impl Drop for Sealing {
+    fn drop(&mut self) {
+        if let Err(e) = self.wait() {
+            tracing::error!(error = %e, "duplicate-index run not sealed; the next start rebuilds it");
+        }
+    }
+}
+
+/// Writes `run` and `through` as one sorted table file at `path` and ingests it into `cf`
+/// (which moves the file into the database). A file left behind by a failure or a crash is
+/// removed here or when the engine next opens ([`remove_unsealed_runs`]).
+fn write_and_ingest(db: &DB, cf: &str, path: PathBuf, run: &IndexRun, through: u64) -> Result<(), String> {
+    let result = write_run_file(db, cf, &path, run, through);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
+/// Suffix of the name of a run's table file while it is written (before ingestion moves it).
+pub(crate) const UNSEALED_RUN_SUFFIX: &str = ".unsealed-run.sst";
+
+/// Removes run files a crash left between writing and ingestion (RocksDB ignores them).
+pub(crate) fn remove_unsealed_runs(dir: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().ends_with(UNSEALED_RUN_SUFFIX) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn write_run_file(
+    db: &DB,
+    cf: &str,
+    path: &std::path::Path,
+    run: &IndexRun,
+    through: u64,
+) -> Result<(), String> {
+    let mut run: Vec<(&IndexKey, &IndexValue)> = run.iter().collect();
+    run.sort_unstable_by_key(|e| e.0);
+    let opts = index_options();
+    let mut w = SstFileWriter::create(&opts);
+    w.open(path)
+        .map_err(|e| format!("create {}: {e}", path.display()))?;
+    for (k, v) in run {
+        w.put(k, v)
+            .map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    w.put(INDEX_THROUGH_KEY, through.to_be_bytes())
+        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    w.finish()
+        .map_err(|e| format!("finish {}: {e}", path.display()))?;
+    let cf = db
+        .cf_handle(cf)
+        .expect("index column families are created at open");
+    let mut io = IngestExternalFileOptions::default();
+    io.set_move_files(true);
+    db.ingest_external_file_cf_opts(cf, &io, vec![path])
+        .map_err(|e| format!("ingest {}: {e}", path.display()))
 }
 
 impl std::fmt::Debug for RocksStateStore {
@@ -32,7 +147,17 @@ impl std::fmt::Debug for RocksStateStore {
 
 impl RocksStateStore {
     pub(crate) fn new(db: Arc<DB>, slot: StateSlot) -> Self {
-        RocksStateStore { db, slot }
+        RocksStateStore {
+            db,
+            slot,
+            sealing: Arc::default(),
+        }
+    }
+
+    fn index_cf(&self) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(self.slot.index_cf_name())
+            .expect("index column families are created at open")
     }
 
     /// The slot this store writes.
@@ -194,6 +319,110 @@ impl Store for RocksStateStore {
         wo.disable_wal(true);
         self.db.write_opt(b, &wo).map_err(|e| store_error("write", e))
     }
+
+    fn index_get_many(&self, keys: &[&IndexKey]) -> Result<Vec<Option<IndexValue>>, StoreError> {
+        let mut found = vec![None; keys.len()];
+        let mut asked = Vec::with_capacity(keys.len());
+        {
+            let mut job = self.sealing.job.lock().unwrap_or_else(PoisonError::into_inner);
+            if job.as_ref().is_some_and(|j| j.done.is_finished()) {
+                join(job.take().expect("checked"))?;
+            }
+            for (i, k) in keys.iter().enumerate() {
+                let in_run = job.as_ref().and_then(|j| j.run.get(*k).copied());
+                match in_run {
+                    Some(v) => found[i] = Some(v),
+                    None => asked.push(i),
+                }
+            }
+        }
+        if asked.is_empty() {
+            return Ok(found);
+        }
+        let cf = self.index_cf();
+        let values = self
+            .db
+            .batched_multi_get_cf(cf, asked.iter().map(|&i| &keys[i][..]), false);
+        for (i, v) in asked.into_iter().zip(values) {
+            let v = v.map_err(|e| store_error("index multi_get", e))?;
+            found[i] = match v {
+                None => None,
+                Some(v) => Some(IndexValue::try_from(&v[..]).map_err(|_| StoreError {
+                    message: format!(
+                        "duplicate index {}: entry {} has a {}-byte value, not {}",
+                        self.slot.index_cf_name(),
+                        keys[i].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                        v.len(),
+                        std::mem::size_of::<IndexValue>()
+                    ),
+                })?),
+            };
+        }
+        Ok(found)
+    }
+
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
+        let mut job = self.sealing.job.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(previous) = job.take() {
+            join(previous)?;
+        }
+        let run = Arc::new(run);
+        let (db, cf, ingest) = (self.db.clone(), self.slot.index_cf_name(), run.clone());
+        let path = self
+            .db
+            .path()
+            .join(format!("{cf}-through-{through}{UNSEALED_RUN_SUFFIX}"));
+        let done = std::thread::Builder::new()
+            .name(format!("{cf}-seal"))
+            .spawn(move || write_and_ingest(&db, cf, path, &ingest, through))
+            .map_err(|e| StoreError {
+                message: format!("start the thread sealing a duplicate-index run: {e}"),
+            })?;
+        *job = Some(SealJob { run, done });
+        Ok(())
+    }
+
+    fn index_through(&self) -> Result<u64, StoreError> {
+        self.sealing.wait()?;
+        let v = self
+            .db
+            .get_pinned_cf(self.index_cf(), INDEX_THROUGH_KEY)
+            .map_err(|e| store_error("read the index's through", e))?;
+        match v {
+            None => Ok(0),
+            Some(v) => <[u8; 8]>::try_from(&v[..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError {
+                    message: format!(
+                        "duplicate index {}: `through` is {} bytes, not 8",
+                        self.slot.index_cf_name(),
+                        v.len()
+                    ),
+                }),
+        }
+    }
+
+    fn index_clear(&mut self) -> Result<(), StoreError> {
+        // A run still being ingested would land after the clear.
+        self.sealing.wait()?;
+        let cf = self.index_cf();
+        let mut b = RocksBatch::default();
+        b.delete_range_cf(cf, [].as_slice(), [0xffu8, 0xff].as_slice());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .write_opt(b, &wo)
+            .map_err(|e| store_error("clear the duplicate index", e))?;
+        // The tombstone hides everything; dropping the table files under it frees the space
+        // now (RocksDB leaves level-0 files to compaction).
+        if let Err(e) = self
+            .db
+            .delete_file_in_range_cf(cf, [].as_slice(), [0xffu8, 0xff].as_slice())
+        {
+            tracing::warn!(error = %e, index = self.slot.index_cf_name(), "cleared duplicate index: table files not deleted");
+        }
+        Ok(())
+    }
 }
 
 /// A point-in-time view of a state store: what a snapshot is built from.
@@ -240,6 +469,37 @@ mod tests {
             dirs.borrow_mut().push(dir);
             engine.state_store().unwrap()
         });
+    }
+
+    /// A sealed run is durable once `index_through` reports it: it survives closing without
+    /// a flush (as after a crash), and a run file a crash left before ingestion is removed
+    /// when the engine opens.
+    #[test]
+    fn sealed_runs_survive_a_reopen_and_stray_run_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |b: u8| [b; settlement::store::INDEX_KEY_LEN];
+        {
+            let engine = RocksEngine::open(dir.path(), true).unwrap();
+            let mut s = engine.state_store().unwrap();
+            let run: IndexRun = [(key(b'A'), [1; 12]), (key(b'B'), [2; 12])].into_iter().collect();
+            s.index_seal(run, 7).unwrap();
+            assert_eq!(s.index_through().unwrap(), 7);
+        }
+        let stray = dir.path().join(format!("dedup_a-through-9{UNSEALED_RUN_SUFFIX}"));
+        std::fs::write(&stray, b"half a table file").unwrap();
+        let engine = RocksEngine::open(dir.path(), true).unwrap();
+        assert!(!stray.exists(), "a stray run file is removed at open");
+        let s = engine.state_store().unwrap();
+        assert_eq!(s.index_through().unwrap(), 7);
+        assert_eq!(
+            s.index_get_many(&[&key(b'B'), &key(b'C'), &key(b'A')]).unwrap(),
+            vec![Some([2; 12]), None, Some([1; 12])]
+        );
+        assert_eq!(
+            engine.slot_store(s.slot().other()).index_through().unwrap(),
+            0,
+            "each slot has its own index"
+        );
     }
 
     #[test]

@@ -107,12 +107,19 @@ impl StateMachine for KvMachine {
 }
 
 /// The real settlement machine behind the consensus `StateMachine` trait (what the node
-/// crate does in production).
+/// crate does in production), with room for only [`SETTLEMENT_INDEX_ENTRIES`] duplicate-index
+/// entries in memory: the tests' batches of a few hundred records seal a run into RocksDB
+/// with almost every batch.
 pub struct SettlementSm(pub settlement::machine::SettlementMachine<RocksStateStore>);
+
+/// Duplicate-index entries a [`SettlementSm`] keeps in memory.
+pub const SETTLEMENT_INDEX_ENTRIES: usize = 150;
 
 impl StateMachine for SettlementSm {
     fn open(store: RocksStateStore) -> Result<Self, StateMachineError> {
-        Ok(SettlementSm(settlement::machine::SettlementMachine::open(store)?))
+        let mut m = settlement::machine::SettlementMachine::open(store)?;
+        m.set_index_memory_entries(SETTLEMENT_INDEX_ENTRIES);
+        Ok(SettlementSm(m))
     }
 
     fn apply(&mut self, index: u64, command: &[u8]) -> Result<Vec<u8>, StateMachineError> {

@@ -1406,3 +1406,117 @@ fn stored_meta_reads_the_progress_without_opening_the_machine() {
     let dyn_store: &dyn ReadStore = h.m.store();
     assert_eq!(stored_meta(dyn_store).unwrap().applied_index, h.index);
 }
+
+/// Commands whose batches repeat records of earlier batches (across batches and within one)
+/// and add new ones, for the duplicate-index tests. Returns the commands and how many of
+/// them set the consortium up.
+fn repeating_batches(fx: &Fixture) -> (Vec<Vec<u8>>, usize) {
+    let time: UtcTime = T0.parse().unwrap();
+    let mut cmds: Vec<Vec<u8>> = fx.setup().into_iter().map(|c| envelope(time, c)).collect();
+    let setup = cmds.len();
+    let start = UtcTime::from_unix_seconds(time.unix_seconds() - 86_400);
+    for i in 0..14u32 {
+        // Salt `i % 4`: batch i repeats the records of batch i - 4 and adds two.
+        let mut recs = fx.records("KORKT", "JPNDO", 6 + 2 * i / 4, start, u64::from(i % 4));
+        recs[2] = recs[1].clone();
+        cmds.push(envelope(
+            time,
+            Command::SubmitBatch(fx.batch("KORKT", "JPNDO", &format!("rep{i}"), &recs)),
+        ));
+    }
+    (cmds, setup)
+}
+
+fn apply_all(m: &mut SettlementMachine<MemStore>, cmds: &[Vec<u8>], from: usize) -> Vec<Outcome> {
+    cmds.iter()
+        .enumerate()
+        .skip(from)
+        .map(|(i, c)| m.apply(i as u64 + 1, c).unwrap())
+        .collect()
+}
+
+/// Duplicate answers do not depend on where the index entries are: all in memory, sealed
+/// into the store's runs after every few entries, reloaded from the stored batches after a
+/// reopen or a cleared index, or in runs sealed ahead of a state that a crash set back.
+#[test]
+fn duplicate_answers_do_not_depend_on_where_the_index_is() {
+    let fx = Fixture::new(&["KORKT", "JPNDO", "CHNCM"]);
+    let (cmds, setup) = repeating_batches(&fx);
+    let mut reference = SettlementMachine::open(MemStore::new()).unwrap();
+    let outcomes = apply_all(&mut reference, &cmds, 0);
+    let dups = |o: &Outcome| match o {
+        Outcome::BatchApplied(b) => b
+            .rejected
+            .iter()
+            .filter(|r| r.code == ErrorCode::DuplicateRecord)
+            .count(),
+        other => panic!("a batch must apply: {other:?}"),
+    };
+    let found: Vec<usize> = outcomes[setup..].iter().map(dups).collect();
+    assert_eq!(found[0], 1, "the in-batch duplicate of the first batch");
+    assert!(
+        found[4..].iter().all(|&n| n >= 6),
+        "batches repeating earlier ones: {found:?}"
+    );
+    assert_eq!(
+        reference.store().index_through().unwrap(),
+        0,
+        "the reference keeps every entry in memory"
+    );
+
+    // Sealed every 5 entries: the store's runs answer most lookups.
+    let mut small = SettlementMachine::open(MemStore::new()).unwrap();
+    small.set_index_memory_entries(5);
+    assert_eq!(
+        apply_all(&mut small, &cmds, 0),
+        outcomes,
+        "sealed every 5 entries"
+    );
+    assert!(small.store().index_through().unwrap() > 1, "runs were sealed");
+    assert_eq!(small.state_digest().unwrap(), reference.state_digest().unwrap());
+
+    for cut in [setup + 2, setup + 6, setup + 11] {
+        let mut at_cut = SettlementMachine::open(MemStore::new()).unwrap();
+        at_cut.set_index_memory_entries(5);
+        apply_all(&mut at_cut, &cmds[..cut], 0);
+        let at_cut = at_cut.into_store();
+
+        // A reopen loads the entries that were only in memory from the stored batches.
+        let mut reopened = SettlementMachine::open(at_cut.clone()).unwrap();
+        assert_eq!(
+            apply_all(&mut reopened, &cmds, cut),
+            outcomes[cut..],
+            "reopened at {cut}"
+        );
+
+        // An index cleared (a snapshot install) is rebuilt whole, in runs.
+        let mut cleared = at_cut.clone();
+        cleared.index_clear().unwrap();
+        let mut rebuilt = SettlementMachine::open(cleared).unwrap();
+        assert_eq!(
+            apply_all(&mut rebuilt, &cmds, cut),
+            outcomes[cut..],
+            "rebuilt at {cut}"
+        );
+
+        // A crash that kept the index's runs up to the end but set the state back to `cut`:
+        // the replay of the later batches finds their own records' entries and must still
+        // decide as the first apply did.
+        let mut ahead = at_cut.clone();
+        let mut full = SettlementMachine::open(MemStore::new()).unwrap();
+        full.set_index_memory_entries(1);
+        apply_all(&mut full, &cmds, 0);
+        ahead.set_index_from(full.store());
+        assert!(ahead.index_through().unwrap() > at_cut.index_through().unwrap());
+        let mut replayed = SettlementMachine::open(ahead).unwrap();
+        assert_eq!(
+            apply_all(&mut replayed, &cmds, cut),
+            outcomes[cut..],
+            "index ahead at {cut}"
+        );
+        assert_eq!(
+            replayed.state_digest().unwrap(),
+            reference.state_digest().unwrap()
+        );
+    }
+}

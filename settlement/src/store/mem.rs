@@ -30,7 +30,7 @@
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Bytes, ReadStore, Store, WriteBatch, WriteOp};
+use super::{Bytes, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp};
 use crate::error::StoreError;
 
 /// Key families: the empty key, then one per first byte.
@@ -193,6 +193,16 @@ pub struct MemStore {
     /// and sort what was written since the last scan, hence the lock; writes reach it through
     /// `&mut self` without locking.
     families: Mutex<Vec<Family>>,
+    /// The sealed duplicate index and its `through`.
+    index: Arc<DupIndex>,
+}
+
+/// The sealed duplicate index of a [`MemStore`]: shared by clones until one of them seals
+/// (copy on write), so cloning a store stays cheap.
+#[derive(Clone, Default)]
+struct DupIndex {
+    entries: hashbrown::HashMap<IndexKey, IndexValue, foldhash::fast::FixedState>,
+    through: u64,
 }
 
 /// Entries in the order they were first put, and a hash table of the live ones' positions.
@@ -349,6 +359,7 @@ impl Default for MemStore {
         MemStore {
             values: Entries::default(),
             families: Mutex::new(vec![Family::default(); FAMILIES]),
+            index: Arc::default(),
         }
     }
 }
@@ -358,6 +369,7 @@ impl Clone for MemStore {
         MemStore {
             values: self.values.clone(),
             families: Mutex::new(self.lock_families().clone()),
+            index: self.index.clone(),
         }
     }
 }
@@ -615,6 +627,35 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn index_get_many(&self, keys: &[&IndexKey]) -> Result<Vec<Option<IndexValue>>, StoreError> {
+        Ok(keys.iter().map(|k| self.index.entries.get(*k).copied()).collect())
+    }
+
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
+        let index = Arc::make_mut(&mut self.index);
+        index.entries.extend(run);
+        index.through = through;
+        Ok(())
+    }
+
+    fn index_through(&self) -> Result<u64, StoreError> {
+        Ok(self.index.through)
+    }
+
+    fn index_clear(&mut self) -> Result<(), StoreError> {
+        self.index = Arc::default();
+        Ok(())
+    }
+}
+
+impl MemStore {
+    /// Gives this store the duplicate index of `other` (tests: an index that a crash left
+    /// ahead of, or behind, the state).
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn set_index_from(&mut self, other: &MemStore) {
+        self.index = other.index.clone();
     }
 }
 
