@@ -7,7 +7,8 @@
 //! in-flight bound allows; `BENCH_COMPACT_EVERY`, applied entries between log compactions,
 //! default the node's: 4,096 entries or 256 MiB of commands, whichever comes first, so about
 //! 2,900 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
-//! memory before sealing a run, default the settlement limit; `BENCH_ROCKS_STATS` set: print each
+//! memory before sealing a run, default the settlement limit; `BENCH_TIMELINE`, a directory:
+//! write the latency per 250 ms window and each node's RocksDB LOG there; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
 //! it was proposed, the process's CPU time per record (all three nodes and the client, from
@@ -284,6 +285,39 @@ fn main() {
         percentile(&fsync, 0.50).as_secs_f64() * 1e3,
         percentile(&fsync, 0.99).as_secs_f64() * 1e3
     );
+    if let Some(out) = std::env::var_os("BENCH_TIMELINE") {
+        // Latency against time (250 ms windows by when a batch was due or proposed), with the
+        // run's start in wall-clock time, and each node's RocksDB LOG copied beside it, so
+        // slow windows can be matched with flushes, compactions and ingestions.
+        let start_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .saturating_sub(elapsed);
+        let mut windows: BTreeMap<u64, (usize, Duration)> = BTreeMap::new();
+        for (off, lat) in &timeline {
+            let w = windows.entry(off.as_millis() as u64 / 250).or_default();
+            w.0 += 1;
+            w.1 = w.1.max(*lat);
+        }
+        let mut text = format!(
+            "start_unix_ms {}\nwindow_s batches max_ms\n",
+            start_unix.as_millis()
+        );
+        for (w, (n, max)) in windows {
+            text.push_str(&format!(
+                "{:.2} {n} {:.1}\n",
+                w as f64 / 4.0,
+                max.as_secs_f64() * 1e3
+            ));
+        }
+        let out = std::path::PathBuf::from(out);
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("timeline.txt"), text).unwrap();
+        for (i, d) in dirs.iter().enumerate() {
+            let _ = std::fs::copy(d.path().join("LOG"), out.join(format!("node{}.LOG", i + 1)));
+        }
+        println!("  timeline and RocksDB logs in {}", out.display());
+    }
     if std::env::var_os("BENCH_ROCKS_STATS").is_some() {
         for (i, e) in engines.iter().enumerate() {
             println!("--- node {} RocksDB statistics\n{}", i + 1, e.stats().unwrap());
