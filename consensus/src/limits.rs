@@ -88,9 +88,3 @@ pub const RECONNECT_BACKOFF_MAX_MS: u64 = 5_000;
 
 /// Connect timeout of a gRPC peer stream, in milliseconds.
 pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
-
-/// Bytes of a state column family's memtable before it is flushed (RocksDB's default is 64
-/// MiB). Paced at 100,000 records/s in the cluster bench, p99 commit latency over nine runs
-/// each: 58-169 ms (median 107) with 16 MiB against 134-1,151 ms (median 218) with 64 MiB;
-/// throughput and CPU per record unchanged.
-pub const STATE_WRITE_BUFFER_BYTES: usize = 16 << 20;

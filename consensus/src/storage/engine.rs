@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, FlushOptions, Options};
 
 use crate::error::{ConsensusError, Result};
-use crate::limits::{STATE_WRITE_BUFFER_BYTES, WAL_BYTES_MAX};
+use crate::limits::WAL_BYTES_MAX;
 use crate::storage::{RocksLogStore, RocksStateStore};
 
 pub(crate) const CF_LOG: &str = "raft_log";
@@ -129,12 +129,6 @@ impl RocksEngine {
             .map_err(|e| ConsensusError::storage("options", e))?;
         let mut state_opts = Options::default();
         state_opts.set_compression_type(DBCompressionType::Lz4);
-        // Each flush of a state memtable (mostly stored batches, LZ4-compressed into blob
-        // files) takes a flush thread's CPU for a while, and on a machine running all three
-        // nodes the three flush at once: commit latency spiked for as long (a per-window
-        // latency timeline matched the slow windows with the flushes in RocksDB's logs). Four
-        // times smaller memtables flush four times as often for a quarter as long.
-        state_opts.set_write_buffer_size(STATE_WRITE_BUFFER_BYTES);
         // Most point reads of the state are misses: every record's duplicate check looks up
         // a key that is almost never there. Whole-key bloom filters in the memtable and in
         // every table file answer those without walking the skip list or reading blocks
