@@ -199,6 +199,7 @@ fn main() {
 
     let cpu_before = process_cpu();
     let began = Instant::now();
+    let began_wall = std::time::SystemTime::now();
     let timeline: Vec<(Duration, Duration)> = rt.block_on(async {
         let sem = Arc::new(tokio::sync::Semaphore::new(in_flight));
         let mut tasks = Vec::new();
@@ -289,10 +290,7 @@ fn main() {
         // Latency against time (250 ms windows by when a batch was due or proposed), with the
         // run's start in wall-clock time, and each node's RocksDB LOG copied beside it, so
         // slow windows can be matched with flushes, compactions and ingestions.
-        let start_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .saturating_sub(elapsed);
+        let start_unix = began_wall.duration_since(std::time::UNIX_EPOCH).unwrap();
         let mut windows: BTreeMap<u64, (usize, Duration)> = BTreeMap::new();
         for (off, lat) in &timeline {
             let w = windows.entry(off.as_millis() as u64 / 250).or_default();
