@@ -10,7 +10,7 @@
 //! statements) is read from the store on demand.
 //!
 //! The duplicate index (event fingerprint -> accepted record) is derived data, not state:
-//! the entries of recent batches live in memory, older ones in sorted runs the store keeps
+//! the entries of recent batches live in memory, older ones in runs the store keeps
 //! ([`Store::index_seal`]), and opening the machine reloads from the stored batches what the
 //! store's runs do not cover. A record costs a hash-table insert and lookup instead of a
 //! key in the store's ordered index (which was more than half of a three-node cluster's CPU).
@@ -330,7 +330,7 @@ pub struct SettlementMachine<S: Store> {
     ledgers: BTreeMap<(PeriodId, Tadig, Tadig), PairLedger>,
     /// Duplicate-index entries (fingerprint -> record id) of the batches from the store's
     /// `index_through` on: the recent part of the index, in memory until it is handed to the
-    /// store as one sorted run (see [`Store`]).
+    /// store as one run (see [`Store`]).
     recent: IndexRun,
     /// How many entries `recent` holds before it is sealed.
     recent_max: usize,

@@ -19,8 +19,7 @@ mod mem;
 pub use mem::MemStore;
 
 /// The bytes of a key or value in a [`WriteBatch`]: up to 32 bytes inline, longer ones on the
-/// heap. Most keys of the ledger and the per-record values (record ids) are that short, so a
-/// batch of 1,000 records stages its 1,000 duplicate-check entries without allocating each.
+/// heap. Most keys of the ledger are that short, so staging them does not allocate each.
 pub type Bytes = smallvec::SmallVec<[u8; 32]>;
 
 /// One write.
@@ -47,8 +46,8 @@ impl WriteBatch {
         WriteBatch::default()
     }
 
-    /// Makes room for `additional` more operations (a batch's duplicate-check keys, one per
-    /// record, would otherwise regrow and copy the list several times).
+    /// Makes room for `additional` more operations (a batch's writes are counted before they
+    /// are staged, so the list does not regrow).
     pub fn reserve(&mut self, additional: usize) {
         self.ops.reserve(additional);
     }
@@ -104,13 +103,6 @@ pub trait ReadStore {
     /// The value of `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// The values of several keys, in order. Backends with a batched point lookup (RocksDB's
-    /// `multi_get`) override this; the state machine asks for all of a batch's duplicate
-    /// checks at once.
-    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        keys.iter().map(|k| self.get(k)).collect()
-    }
-
     /// Visits `(key, value)` for keys in `[start, end)` (no upper bound when `end` is
     /// `None`) in ascending order until `visit` returns `false`.
     fn scan(
@@ -145,7 +137,7 @@ pub type IndexRun = std::collections::HashMap<IndexKey, IndexValue, foldhash::fa
 /// The duplicate index (event fingerprint -> id of the record accepted with it) is not
 /// replicated state: every entry is derived from the stored batches, so it is neither in
 /// [`WriteBatch`]es, scans, snapshots nor the state digest. The machine keeps the entries of
-/// recent batches in memory and hands them over in sorted runs ([`Store::index_seal`]); a
+/// recent batches in memory and hands them over in runs ([`Store::index_seal`]); a
 /// store keeps the runs, durably if it is durable. What a crash may leave, and the machine
 /// copes with (see `SettlementMachine::open`):
 /// - the index behind the state: `index_through` says from which batch the machine rebuilds
@@ -192,7 +184,6 @@ pub mod conformance {
     /// Runs every check; panics with a message naming the failed property.
     pub fn run<S: Store>(mut fresh: impl FnMut() -> S) {
         puts_and_gets(&mut fresh());
-        get_many_matches_get(&mut fresh());
         scan_is_ordered_and_bounded(&mut fresh());
         batch_order_last_write_wins(&mut fresh());
         delete_and_delete_range(&mut fresh());
@@ -259,25 +250,6 @@ pub mod conformance {
             Some(vec![]),
             "empty values are kept"
         );
-    }
-
-    fn get_many_matches_get<S: Store>(s: &mut S) {
-        let mut b = WriteBatch::new();
-        b.put(b"x".to_vec(), b"1".to_vec());
-        b.put(b"z".to_vec(), b"3".to_vec());
-        s.write(b).unwrap();
-        let keys = [&b"z"[..], b"y", b"x", b"z"];
-        assert_eq!(
-            s.get_many(&keys).unwrap(),
-            vec![
-                Some(b"3".to_vec()),
-                None,
-                Some(b"1".to_vec()),
-                Some(b"3".to_vec())
-            ],
-            "get_many returns values in the order asked, None for missing keys"
-        );
-        assert_eq!(s.get_many(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
     }
 
     fn scan_is_ordered_and_bounded<S: Store>(s: &mut S) {

@@ -129,11 +129,10 @@ impl RocksEngine {
             .map_err(|e| ConsensusError::storage("options", e))?;
         let mut state_opts = Options::default();
         state_opts.set_compression_type(DBCompressionType::Lz4);
-        // Most point reads of the state are misses: every record's duplicate check looks up
-        // a key that is almost never there. Whole-key bloom filters in the memtable and in
-        // every table file answer those without walking the skip list or reading blocks
-        // (the memtable's skip-list search was the largest item of the cluster bench's
-        // profile).
+        // Point reads of the state that miss (each new batch's idempotency key) are answered
+        // by whole-key bloom filters in the memtable and in every table file without walking
+        // the skip list or reading blocks. They were sized when every record's duplicate
+        // check was a state read; not measured again since the duplicate index moved out.
         state_opts.set_memtable_prefix_bloom_ratio(0.1);
         state_opts.set_memtable_whole_key_filtering(true);
         let mut table = BlockBasedOptions::default();
@@ -143,7 +142,7 @@ impl RocksEngine {
         // Values of 4 KiB and more (each stored batch with its records, about 90 KB per 1,000
         // records; leaf-hash chunks, 8 KiB) go to blob files when the memtable is flushed and
         // are never rewritten by compaction, which then moves only the small keys and values
-        // (duplicate checks, ledgers) and a reference per large value. Without this, every
+        // (ledgers, batch keys) and a reference per large value. Without this, every
         // compaction decompressed and recompressed the records (RocksDB's BlobDB, the
         // key-value separation of WiscKey). Blob files are LZ4-compressed once; garbage
         // collection reclaims the blobs of a state slot cleared by a snapshot install.

@@ -253,19 +253,6 @@ impl ReadStore for RocksStateStore {
             .map_err(|e| store_error("get", e))
     }
 
-    /// One batched lookup (RocksDB's `MultiGet`: the keys are sorted and looked up together,
-    /// sharing block reads) for a batch's duplicate checks.
-    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.db
-            .batched_multi_get_cf(self.cf(), keys, false)
-            .into_iter()
-            .map(|r| {
-                r.map(|v| v.map(|v| v.to_vec()))
-                    .map_err(|e| store_error("multi_get", e))
-            })
-            .collect()
-    }
-
     fn scan(
         &self,
         start: &[u8],
@@ -287,21 +274,7 @@ impl Store for RocksStateStore {
     fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         let cf = self.cf();
         let mut b = RocksBatch::default();
-        let ops = batch.into_ops();
-        // A batch of puts goes into the memtable in key order. The memtable's skip list
-        // starts each insert from where the previous one landed (its cached splice), so
-        // sorted keys skip most of the search from the top; a batch's 1,000 duplicate-check
-        // keys are random, and that search was the largest item of the cluster profile. The
-        // sort is stable, so a key put twice still ends with its last value; a batch with
-        // deletes keeps its order (a delete and a put of one key must not swap).
-        let mut order: Vec<&WriteOp> = ops.iter().collect();
-        if ops.iter().all(|op| matches!(op, WriteOp::Put(..))) {
-            order.sort_by(|a, b| match (a, b) {
-                (WriteOp::Put(x, _), WriteOp::Put(y, _)) => x.cmp(y),
-                _ => std::cmp::Ordering::Equal,
-            });
-        }
-        for op in order {
+        for op in batch.into_ops() {
             match op {
                 WriteOp::Put(k, v) => b.put_cf(cf, k, v),
                 WriteOp::Delete(k) => b.delete_cf(cf, k),

@@ -16,13 +16,13 @@
 //! twice the memory: a third of the apply benchmark's time on a growing ledger.
 //!
 //! Ordering structure: keys are grouped into families by their first byte (the state's key
-//! families: `D` duplicate checks, `L` ledgers, `B` batches, …). A new key is appended,
+//! families: `L` ledgers, `B` batches, `H` leaf hashes, …). A new key is appended,
 //! unsorted, to its family's `recent` list; nothing is sorted on the write path. A scan
 //! first sorts the `recent` keys of the families its range touches into a run, and runs merge
 //! like a binary counter (two runs of similar size become one), so each key is moved
 //! O(log n) times and a family has O(log n) runs. Families outside a scan's range are left
-//! alone: closing a period scans ledgers and batch lists, never the millions of duplicate
-//! keys, which are only ordered when a snapshot reads the whole state. A deleted key leaves
+//! alone: closing a period scans ledgers and batch lists, never the stored batches or leaf
+//! hashes, which are only ordered when a snapshot reads the whole state. A deleted key leaves
 //! the value map at once but may stay listed until the lists are rebuilt; scans skip keys the
 //! value map no longer holds, and a key listed twice (deleted, then put again) is visited
 //! once.
@@ -201,7 +201,7 @@ pub struct MemStore {
 /// (copy on write), so cloning a store stays cheap.
 #[derive(Clone, Default)]
 struct DupIndex {
-    entries: hashbrown::HashMap<IndexKey, IndexValue, foldhash::fast::FixedState>,
+    entries: IndexRun,
     through: u64,
 }
 
