@@ -177,7 +177,19 @@ fn grpc_refuses_unregistered_nodes_and_foreign_roots() {
         0,
         "unregistered node's traffic refused"
     );
-    assert!(!transports[&2].links()[&1].reachable);
+    // Deterministic: a link is up only once the peer answered the greeting, which a peer
+    // that refused the certificate never does.
+    let link = &transports[&2].links()[&1];
+    assert!(
+        !link.reachable,
+        "a refused node's link never reports itself up: {link:?}"
+    );
+    assert!(
+        link.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("127.0.0.1")),
+        "the link says why it is down and where: {link:?}"
+    );
     // A certificate from another root is refused during the handshake.
     let other = TestPki::new("foreign-root");
     let mut t: BTreeMap<u64, Arc<dyn Transport>> = BTreeMap::new();
@@ -213,6 +225,8 @@ fn grpc_refuses_unregistered_nodes_and_foreign_roots() {
         0,
         "a certificate from a foreign root is refused"
     );
+    let link = &foreign.links()[&1];
+    assert!(!link.reachable && link.last_error.is_some(), "{link:?}");
     drop(t);
     drop(rt);
 }

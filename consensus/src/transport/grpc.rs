@@ -2,8 +2,12 @@
 //!
 //! Sending: [`Transport::send`] puts the message on the peer's bounded queue (a full queue
 //! refuses it). A task per peer connects (TCP, then TLS with the peer's identity checked,
-//! then HTTP/2), opens the `Stream` RPC and forwards the queue into it; when the stream
-//! breaks it marks the peer unreachable and reconnects with exponential backoff.
+//! then HTTP/2), greets the peer (`Greet`: the peer accepts this node and is the node meant),
+//! opens the `Stream` RPC and forwards the queue into it; when any of that fails it marks
+//! the peer unreachable and reconnects with exponential backoff. A link is reachable only
+//! after the greeting was answered: with TLS 1.3 the client's handshake completes before
+//! the server has checked the client's certificate, so a refused node would otherwise look
+//! connected until its first stream broke.
 //!
 //! Receiving: the server accepts TLS connections itself (rustls via tokio-rustls), runs
 //! the [`Authorizer`](super::tls::Authorizer) on the client's certificate, and tags the
@@ -21,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use proto::raft_transport::raft_frame::Body;
 use proto::raft_transport::raft_transport_client::RaftTransportClient;
 use proto::raft_transport::raft_transport_server::{RaftTransport, RaftTransportServer};
-use proto::raft_transport::{RaftFrame, SnapshotChunk as PbChunk, StreamSummary};
+use proto::raft_transport::{Hello, HelloReply, RaftFrame, SnapshotChunk as PbChunk, StreamSummary};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -118,6 +122,8 @@ struct PeerState {
 }
 
 struct Shared {
+    /// This node's Raft id.
+    id: u64,
     tls: TlsConfig,
     peers: Mutex<BTreeMap<u64, PeerState>>,
     unreachable: Mutex<std::collections::BTreeSet<u64>>,
@@ -160,6 +166,7 @@ impl GrpcTransport {
         })?;
         let acceptor = TlsAcceptor::from(cfg.tls.server_config()?);
         let shared = Arc::new(Shared {
+            id: cfg.id,
             tls: cfg.tls.clone(),
             peers: Mutex::new(BTreeMap::new()),
             unreachable: Mutex::default(),
@@ -324,11 +331,19 @@ impl Transport for GrpcTransport {
     }
 }
 
-fn set_reachable(shared: &Shared, id: u64, up: bool) {
+fn set_reachable(shared: &Shared, id: u64, outcome: std::result::Result<(), &str>) {
     if let Some(p) = shared.peers.lock().expect("peers lock").get_mut(&id) {
-        p.link.reachable = up;
+        if let Err(e) = outcome {
+            // When the link goes down or the reason changes: a peer that stays away while
+            // this node retries does not flood the log.
+            if p.link.reachable || p.link.last_error.as_deref() != Some(e) {
+                tracing::warn!(peer = id, address = %p.link.address, error = e, "raft peer link down");
+            }
+            p.link.last_error = Some(e.to_owned());
+        }
+        p.link.reachable = outcome.is_ok();
     }
-    if !up {
+    if outcome.is_err() {
         shared.unreachable.lock().expect("lock").insert(id);
     }
 }
@@ -361,9 +376,26 @@ async fn connect(
         }))
         .await
         .map_err(|e| err(format!("connect {address}: {e}")))?;
-    Ok(RaftTransportClient::new(channel)
+    let mut client = RaftTransportClient::new(channel)
         .max_encoding_message_size(GRPC_FRAME_BYTES_MAX)
-        .max_decoding_message_size(GRPC_FRAME_BYTES_MAX))
+        .max_decoding_message_size(GRPC_FRAME_BYTES_MAX);
+    let hello = Hello {
+        from: shared.id,
+        to: id,
+    };
+    let reply = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), client.greet(hello))
+        .await
+        .map_err(|_| {
+            err(format!(
+                "greeting {address}: no answer in {CONNECT_TIMEOUT_MS} ms"
+            ))
+        })?
+        .map_err(|e| err(format!("greeting {address}: {}: {}", e.code(), e.message())))?
+        .into_inner();
+    if reply.node != id {
+        return Err(err(format!("{address} answers as node {}", reply.node)));
+    }
+    Ok(client)
 }
 
 async fn peer_task(shared: Arc<Shared>, id: u64, address: String, mut queue: mpsc::Receiver<WireMessage>) {
@@ -372,8 +404,7 @@ async fn peer_task(shared: Arc<Shared>, id: u64, address: String, mut queue: mps
         let mut client = match connect(&shared, id, &address).await {
             Ok(c) => c,
             Err(e) => {
-                tracing::debug!(peer = id, error = %e, "raft peer connect failed");
-                set_reachable(&shared, id, false);
+                set_reachable(&shared, id, Err(&e.to_string()));
                 // Drop what queued up meanwhile: Raft retransmits, and stale traffic only
                 // delays the fresh heartbeats behind it.
                 while queue.try_recv().is_ok() {}
@@ -382,32 +413,28 @@ async fn peer_task(shared: Arc<Shared>, id: u64, address: String, mut queue: mps
                 continue;
             }
         };
-        set_reachable(&shared, id, true);
+        set_reachable(&shared, id, Ok(()));
         backoff = RECONNECT_BACKOFF_MIN_MS;
         let (ftx, frx) = mpsc::channel::<RaftFrame>(64);
         let mut call = Box::pin(client.stream(ReceiverStream::new(frx)));
-        let failed = loop {
+        let ended = loop {
             tokio::select! {
                 m = queue.recv() => match m {
                     Some(m) => {
                         if ftx.send(to_frame(m)).await.is_err() {
-                            break true;
+                            break "stream closed".to_owned();
                         }
                     }
                     None => return, // transport dropped
                 },
-                r = &mut call => {
-                    if let Err(e) = r {
-                        tracing::debug!(peer = id, error = %e, "raft stream ended");
-                    }
-                    break true;
-                }
+                r = &mut call => break match r {
+                    Err(e) => format!("stream ended: {}: {}", e.code(), e.message()),
+                    Ok(_) => "stream ended by the peer".to_owned(),
+                },
             }
         };
-        if failed {
-            set_reachable(&shared, id, false);
-            tokio::time::sleep(Duration::from_millis(backoff)).await;
-        }
+        set_reachable(&shared, id, Err(&ended));
+        tokio::time::sleep(Duration::from_millis(backoff)).await;
     }
 }
 
@@ -478,15 +505,47 @@ struct Service {
     closed: tokio::sync::watch::Receiver<bool>,
 }
 
+/// The Raft id the request's connection was authorized for.
+fn authorized<T>(request: &Request<T>) -> std::result::Result<u64, GrpcStatus> {
+    match request.extensions().get::<AuthorizedNode>() {
+        Some(&AuthorizedNode(peer)) => Ok(peer),
+        None => Err(GrpcStatus::unauthenticated("no authorized node identity")),
+    }
+}
+
+impl Service {
+    /// A greeting or frame must come from the node the connection's certificate speaks for
+    /// (`peer`) and be meant for this node.
+    fn check_route(&self, what: &str, peer: u64, from: u64, to: u64) -> std::result::Result<(), GrpcStatus> {
+        if from != peer {
+            return Err(GrpcStatus::permission_denied(format!(
+                "certificate speaks for node {peer}, {what} claims {from}"
+            )));
+        }
+        if to != self.id {
+            return Err(GrpcStatus::invalid_argument(format!(
+                "{what} for node {to} reached node {}",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl RaftTransport for Service {
+    async fn greet(&self, request: Request<Hello>) -> std::result::Result<Response<HelloReply>, GrpcStatus> {
+        let peer = authorized(&request)?;
+        let hello = request.into_inner();
+        self.check_route("greeting", peer, hello.from, hello.to)?;
+        Ok(Response::new(HelloReply { node: self.id }))
+    }
+
     async fn stream(
         &self,
         request: Request<Streaming<RaftFrame>>,
     ) -> std::result::Result<Response<StreamSummary>, GrpcStatus> {
-        let Some(AuthorizedNode(peer)) = request.extensions().get::<AuthorizedNode>().copied() else {
-            return Err(GrpcStatus::unauthenticated("no authorized node identity"));
-        };
+        let peer = authorized(&request)?;
         let mut stream = request.into_inner();
         let mut n = 0u64;
         let mut closed = self.closed.clone();
@@ -500,18 +559,7 @@ impl RaftTransport for Service {
                     return Err(GrpcStatus::unavailable("the node's transport stopped"));
                 }
             };
-            if frame.from != peer {
-                return Err(GrpcStatus::permission_denied(format!(
-                    "certificate speaks for node {peer}, frame claims {}",
-                    frame.from
-                )));
-            }
-            if frame.to != self.id {
-                return Err(GrpcStatus::invalid_argument(format!(
-                    "frame for node {} reached node {}",
-                    frame.to, self.id
-                )));
-            }
+            self.check_route("frame", peer, frame.from, frame.to)?;
             let m = from_frame(frame).map_err(|e| GrpcStatus::invalid_argument(e.to_string()))?;
             n += 1;
             self.frames.fetch_add(1, Ordering::Relaxed);

@@ -106,8 +106,11 @@ pub type InboundSink = Arc<dyn Fn(WireMessage) -> bool + Send + Sync>;
 pub struct PeerLink {
     /// Address in use.
     pub address: String,
-    /// True while the link is up (last send or connect succeeded).
+    /// True while the link is up: the peer answered this connection's greeting and the
+    /// stream has not failed since.
     pub reachable: bool,
+    /// Why the link last went down (connect, handshake, greeting or stream), if it did.
+    pub last_error: Option<String>,
     /// Messages queued for the peer.
     pub queued: usize,
     /// Messages dropped because the queue was full or the link down.

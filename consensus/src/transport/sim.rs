@@ -316,6 +316,11 @@ impl Transport for SimTransport {
                         .filter(|f| f.msg.to() == p && f.msg.from() == self.id)
                         .count(),
                     dropped: g.dropped.get(&(self.id, p)).copied().unwrap_or(0),
+                    last_error: g
+                        .filters
+                        .blocked
+                        .contains(&(self.id, p))
+                        .then(|| "blocked by a simulated partition".to_owned()),
                 };
                 (p, link)
             })
