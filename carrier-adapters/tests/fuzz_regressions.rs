@@ -2,15 +2,11 @@
 //! Each file under `testdata/fuzz-regressions/` is replayed through the same checks as its
 //! fuzz target.
 
-use std::path::PathBuf;
+mod manifest;
 
 fn case(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata/fuzz-regressions")
-            .join(name),
-    )
-    .unwrap()
+    let path = manifest::dir().join("testdata/fuzz-regressions").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// RAP target: a decoded file re-encodes to a file that decodes to the same value. Found:

@@ -5,8 +5,7 @@
 //! format change (and review the diff).
 
 mod common;
-
-use std::path::PathBuf;
+mod manifest;
 
 use carrier_adapters::diagnostic::Verdict;
 use carrier_adapters::tap::ingest::ingest;
@@ -15,9 +14,7 @@ use carrier_adapters::{csv, nrtrde, rap, tmf635};
 use settlement::types::{Currency, Scale};
 
 fn golden(name: &str, fresh: &[u8]) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name);
+    let path = manifest::dir().join("testdata").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, fresh).unwrap();
     }

@@ -11,10 +11,12 @@ use carrier_adapters::diagnostic::{Severity, UNMAPPED, Verdict};
 use carrier_adapters::tap::ingest::ingest;
 use carrier_adapters::tap::validate::{FileKind, ValidationContext};
 
+mod manifest;
+
 // The skip must be visible in test output, as the project's rule for reference tests asks.
 #[allow(clippy::print_stdout)]
 fn samples() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/tap3/samples");
+    let dir = manifest::dir().join("../../shared/reference/tap3/samples");
     if dir.is_dir() {
         Some(dir)
     } else {
