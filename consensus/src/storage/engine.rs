@@ -7,6 +7,7 @@ use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, 
 
 use crate::error::{ConsensusError, Result};
 use crate::limits::WAL_BYTES_MAX;
+use crate::storage::state::Sealing;
 use crate::storage::{RocksLogStore, RocksStateStore};
 
 pub(crate) const CF_LOG: &str = "raft_log";
@@ -71,19 +72,20 @@ impl StateSlot {
 }
 
 /// Options of the duplicate-index column families, also used to write the sorted runs they
-/// ingest. Keys are event fingerprints, values record ids: nearly every lookup is a miss, which
-/// the whole-key bloom filters answer without reading blocks; hashes do not compress.
+/// ingest. Keys are event fingerprints, values record ids: nearly every lookup is a miss.
+/// The in-memory filter in front of each column family (`IndexFilter`) answers most misses;
+/// the few keys it lets through meet RocksDB's whole-key bloom filters, 10 bits a key
+/// (1.25 bytes of memory per indexed record), so they rarely read a block. Hashes do not
+/// compress.
 ///
-/// Every record's lookup consults the filter of each level-0 run and of one table per
-/// level, so false positives multiply: at 10 bits a key the data-block reads they caused
-/// took about 9% of the cluster bench's CPU. 20 bits a key (about 0.1% false positives)
-/// cost 2.5 bytes of memory per indexed record (250 MB per 100 million; RocksDB keeps
-/// the filters of open tables in memory) and measured 131k against 102k records/s.
+/// Measured before that filter existed: every record's lookup consulted the filter of each
+/// level-0 run and of one table per level, and at 10 bits a key the data-block reads of
+/// their false positives took about 9% of the cluster bench's CPU (20 bits: 1.5%).
 pub(crate) fn index_options() -> Options {
     let mut opts = Options::default();
     opts.set_compression_type(DBCompressionType::None);
     let mut table = BlockBasedOptions::default();
-    table.set_bloom_filter(20.0, false);
+    table.set_bloom_filter(10.0, false);
     // Filter sizes fit the allocator's size classes instead of wasting the rounding.
     table.set_optimize_filters_for_memory(true);
     table.set_whole_key_filtering(true);
@@ -97,6 +99,8 @@ pub struct RocksEngine {
     db: Arc<DB>,
     path: PathBuf,
     sync: bool,
+    /// Each slot's duplicate-index sealing and filter (A, then B), shared by its stores.
+    sealing: Arc<[Arc<Sealing>; 2]>,
 }
 
 impl std::fmt::Debug for RocksEngine {
@@ -175,10 +179,16 @@ impl RocksEngine {
             DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| ConsensusError::storage("open", e))?;
         crate::storage::state::remove_unsealed_runs(&path)
             .map_err(|e| ConsensusError::storage("remove unsealed duplicate-index runs", e))?;
+        let db = Arc::new(db);
+        let sealing: [Arc<Sealing>; 2] = Default::default();
+        for slot in [StateSlot::A, StateSlot::B] {
+            sealing[usize::from(slot.to_byte())].start_filter(db.clone(), slot);
+        }
         Ok(RocksEngine {
-            db: Arc::new(db),
+            db,
             path,
             sync,
+            sealing: Arc::new(sealing),
         })
     }
 
@@ -212,7 +222,7 @@ impl RocksEngine {
 
     /// The active state store (what the state machine is opened over).
     pub fn state_store(&self) -> Result<RocksStateStore> {
-        Ok(RocksStateStore::new(self.db.clone(), self.active_slot()?))
+        Ok(self.slot_store(self.active_slot()?))
     }
 
     /// Makes every state write to `slot` so far durable: flushes its memtables to table files
@@ -268,9 +278,22 @@ impl RocksEngine {
         Ok(out)
     }
 
+    /// The database (tests of the stores).
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &Arc<DB> {
+        &self.db
+    }
+
+    /// A slot's duplicate-index sealing (tests).
+    #[cfg(test)]
+    pub(crate) fn sealing_of(&self, slot: StateSlot) -> &Arc<Sealing> {
+        &self.sealing[usize::from(slot.to_byte())]
+    }
+
     /// The store over a given slot (the inactive one receives snapshots).
     pub fn slot_store(&self, slot: StateSlot) -> RocksStateStore {
-        RocksStateStore::new(self.db.clone(), slot)
+        let sealing = self.sealing[usize::from(slot.to_byte())].clone();
+        RocksStateStore::new(self.db.clone(), slot, sealing)
     }
 }
 

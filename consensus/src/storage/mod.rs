@@ -35,6 +35,7 @@
 //! [`RocksEngine::stats`] reports what each column family has flushed and compacted.
 
 mod engine;
+mod index_filter;
 mod log;
 pub(crate) mod membership;
 mod rocks_log;

@@ -13,6 +13,7 @@ use settlement::store::{IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteB
 
 use crate::storage::StateSlot;
 use crate::storage::engine::index_options;
+use crate::storage::index_filter::IndexFilter;
 
 /// The key of a sealed run's `through` in the index column family: after every fingerprint
 /// (whose first byte is a TADIG character), so it can end each run's sorted file.
@@ -32,7 +33,8 @@ fn store_error(op: &str, e: rocksdb::Error) -> StoreError {
 /// and ingested whole (RocksDB's external file ingestion: atomic and durable, no memtable, no
 /// flush), by a background thread so the Raft thread does not wait for it. Until the thread
 /// is done, lookups search the run in memory. One run at a time: sealing the next waits for
-/// the previous.
+/// the previous. Lookups ask RocksDB only for the keys the slot's in-memory filter
+/// ([`IndexFilter`]) cannot rule out.
 #[derive(Clone)]
 pub struct RocksStateStore {
     db: Arc<DB>,
@@ -40,10 +42,12 @@ pub struct RocksStateStore {
     sealing: Arc<Sealing>,
 }
 
-/// The run being ingested, if any.
+/// The run being ingested, if any, and the filter over what was ingested. One per slot and
+/// engine, shared by every store over that slot, so no store's filter misses another's runs.
 #[derive(Default)]
-struct Sealing {
+pub(crate) struct Sealing {
     job: Mutex<Option<SealJob>>,
+    filter: Arc<IndexFilter>,
 }
 
 struct SealJob {
@@ -52,6 +56,20 @@ struct SealJob {
 }
 
 impl Sealing {
+    /// Sealing whose filters hold at least `keys_min` keys (tests make rebuilds happen).
+    #[cfg(test)]
+    pub(crate) fn with_filter_keys_min(keys_min: usize) -> Sealing {
+        Sealing {
+            job: Mutex::default(),
+            filter: Arc::new(IndexFilter::new(keys_min)),
+        }
+    }
+
+    /// Starts building the slot's filter from what its column family holds (at open).
+    pub(crate) fn start_filter(&self, db: Arc<DB>, slot: StateSlot) {
+        self.filter.start_build(db, slot.index_cf_name());
+    }
+
     /// Waits for the run being ingested (if any) and reports how it ended.
     fn wait(&self) -> Result<(), StoreError> {
         let job = self.job.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -79,6 +97,8 @@ impl Drop for Sealing {
         if let Err(e) = self.wait() {
             tracing::error!(error = %e, "duplicate-index run not sealed; the next start rebuilds it");
         }
+        // After the job: a sealed run may have started a rebuild.
+        self.filter.shutdown();
     }
 }
 
@@ -146,12 +166,8 @@ impl std::fmt::Debug for RocksStateStore {
 }
 
 impl RocksStateStore {
-    pub(crate) fn new(db: Arc<DB>, slot: StateSlot) -> Self {
-        RocksStateStore {
-            db,
-            slot,
-            sealing: Arc::default(),
-        }
+    pub(crate) fn new(db: Arc<DB>, slot: StateSlot, sealing: Arc<Sealing>) -> Self {
+        RocksStateStore { db, slot, sealing }
     }
 
     fn index_cf(&self) -> &rocksdb::ColumnFamily {
@@ -309,6 +325,7 @@ impl Store for RocksStateStore {
                 }
             }
         }
+        self.sealing.filter.retain_candidates(keys, &mut asked);
         if asked.is_empty() {
             return Ok(found);
         }
@@ -341,13 +358,21 @@ impl Store for RocksStateStore {
         }
         let run = Arc::new(run);
         let (db, cf, ingest) = (self.db.clone(), self.slot.index_cf_name(), run.clone());
+        let filter = self.sealing.filter.clone();
         let path = self
             .db
             .path()
             .join(format!("{cf}-through-{through}{UNSEALED_RUN_SUFFIX}"));
         let done = std::thread::Builder::new()
             .name(format!("{cf}-seal"))
-            .spawn(move || write_and_ingest(&db, cf, path, &ingest, through))
+            .spawn(move || {
+                write_and_ingest(&db, cf, path, &ingest, through)?;
+                // Before the job counts as done: lookups then rely on the filter.
+                if filter.add_run(&ingest) {
+                    filter.start_build(db, cf);
+                }
+                Ok(())
+            })
             .map_err(|e| StoreError {
                 message: format!("start the thread sealing a duplicate-index run: {e}"),
             })?;
@@ -394,6 +419,7 @@ impl Store for RocksStateStore {
         {
             tracing::warn!(error = %e, index = self.slot.index_cf_name(), "cleared duplicate index: table files not deleted");
         }
+        self.sealing.filter.reset();
         Ok(())
     }
 }
@@ -442,6 +468,63 @@ mod tests {
             dirs.borrow_mut().push(dir);
             engine.state_store().unwrap()
         });
+    }
+
+    /// Lookups answer from the in-memory filter and RocksDB together: with filters sized for
+    /// 64 keys, runs of 50 fill them, so rebuilds from a scan run while further runs are
+    /// sealed; whichever way the threads interleave, every sealed key is found and no other.
+    #[test]
+    fn lookups_find_every_sealed_key_across_filter_rebuilds_clears_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |i: u32| {
+            let mut k = [b'K'; settlement::store::INDEX_KEY_LEN];
+            k[settlement::store::INDEX_KEY_LEN - 4..].copy_from_slice(&i.to_be_bytes());
+            k
+        };
+        let value = |i: u32| {
+            let mut v = [0u8; 12];
+            v[..4].copy_from_slice(&i.to_be_bytes());
+            v
+        };
+        let check = |s: &RocksStateStore, sealed: std::ops::Range<u32>, what: &str| {
+            let probe: Vec<IndexKey> = (0..sealed.end + 300).map(key).collect();
+            let refs: Vec<&IndexKey> = probe.iter().collect();
+            let got = s.index_get_many(&refs).unwrap();
+            for (i, g) in (0..).zip(got) {
+                let want = sealed.contains(&i).then(|| value(i));
+                assert_eq!(g, want, "{what}: key {i}");
+            }
+        };
+        let seal = |s: &mut RocksStateStore, keys: std::ops::Range<u32>| {
+            let through = u64::from(keys.end);
+            s.index_seal(keys.map(|i| (key(i), value(i))).collect(), through)
+                .unwrap();
+        };
+        {
+            let engine = RocksEngine::open(dir.path(), false).unwrap();
+            let sealing = Arc::new(Sealing::with_filter_keys_min(64));
+            sealing.start_filter(engine.db().clone(), StateSlot::A);
+            let mut s = RocksStateStore::new(engine.db().clone(), StateSlot::A, sealing.clone());
+            for n in 0..8 {
+                seal(&mut s, n * 50..(n + 1) * 50);
+                check(&s, 0..(n + 1) * 50, "while sealing");
+            }
+            s.index_through().unwrap();
+            sealing.filter.wait_build();
+            let f = sealing.filter.current().expect("a filter is installed");
+            assert!(f.len() >= 400, "the rebuilt filter holds every key: {}", f.len());
+            check(&s, 0..400, "after the rebuilds");
+            s.index_clear().unwrap();
+            check(&s, 0..0, "after a clear");
+            seal(&mut s, 1_000..1_050);
+            check(&s, 1_000..1_050, "sealed after a clear");
+        }
+        // Reopened: lookups before the filter is built go to RocksDB, after it to both.
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let s = engine.state_store().unwrap();
+        check(&s, 1_000..1_050, "reopened");
+        engine.sealing_of(StateSlot::A).filter.wait_build();
+        check(&s, 1_000..1_050, "reopened, filter built");
     }
 
     /// A sealed run is durable once `index_through` reports it: it survives closing without
