@@ -9,7 +9,9 @@ use rocksdb::{
     WriteBatch as RocksBatch, WriteOptions,
 };
 use settlement::error::StoreError;
-use settlement::store::{IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp};
+use settlement::store::{
+    INDEX_KEY_LEN, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp,
+};
 
 use crate::storage::StateSlot;
 use crate::storage::engine::index_options;
@@ -127,6 +129,35 @@ pub(crate) fn remove_unsealed_runs(dir: &std::path::Path) -> std::io::Result<()>
     Ok(())
 }
 
+/// A run entry while it is sorted: the key as two big-endian integers, which order like the
+/// bytes.
+struct SortEntry {
+    high: u128,
+    low: u128,
+    value: IndexValue,
+}
+
+const _: () = assert!(INDEX_KEY_LEN > 16 && INDEX_KEY_LEN <= 32, "a key fits two u128");
+
+impl SortEntry {
+    fn new((key, value): (&IndexKey, &IndexValue)) -> SortEntry {
+        let mut low = [0u8; 16];
+        low[..INDEX_KEY_LEN - 16].copy_from_slice(&key[16..]);
+        SortEntry {
+            high: u128::from_be_bytes(key[..16].try_into().expect("16 bytes")),
+            low: u128::from_be_bytes(low),
+            value: *value,
+        }
+    }
+
+    fn key(&self) -> IndexKey {
+        let mut k = [0u8; INDEX_KEY_LEN];
+        k[..16].copy_from_slice(&self.high.to_be_bytes());
+        k[16..].copy_from_slice(&self.low.to_be_bytes()[..INDEX_KEY_LEN - 16]);
+        k
+    }
+}
+
 fn write_run_file(
     db: &DB,
     cf: &str,
@@ -134,14 +165,17 @@ fn write_run_file(
     run: &IndexRun,
     through: u64,
 ) -> Result<(), String> {
-    let mut run: Vec<(&IndexKey, &IndexValue)> = run.iter().collect();
-    run.sort_unstable_by_key(|e| e.0);
+    // Copied out of the hash map and sorted in place: sorting references into the map made
+    // every comparison (and the writer's order check) a cache miss, measured at 12% of the
+    // cluster bench's CPU.
+    let mut sorted: Vec<SortEntry> = run.iter().map(SortEntry::new).collect();
+    sorted.sort_unstable_by_key(|e| (e.high, e.low));
     let opts = index_options();
     let mut w = SstFileWriter::create(&opts);
     w.open(path)
         .map_err(|e| format!("create {}: {e}", path.display()))?;
-    for (k, v) in run {
-        w.put(k, v)
+    for e in &sorted {
+        w.put(e.key(), e.value)
             .map_err(|e| format!("write {}: {e}", path.display()))?;
     }
     w.put(INDEX_THROUGH_KEY, through.to_be_bytes())
@@ -477,8 +511,8 @@ mod tests {
     fn lookups_find_every_sealed_key_across_filter_rebuilds_clears_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let key = |i: u32| {
-            let mut k = [b'K'; settlement::store::INDEX_KEY_LEN];
-            k[settlement::store::INDEX_KEY_LEN - 4..].copy_from_slice(&i.to_be_bytes());
+            let mut k = [b'K'; INDEX_KEY_LEN];
+            k[INDEX_KEY_LEN - 4..].copy_from_slice(&i.to_be_bytes());
             k
         };
         let value = |i: u32| {
@@ -525,6 +559,29 @@ mod tests {
         check(&s, 1_000..1_050, "reopened");
         engine.sealing_of(StateSlot::A).filter.wait_build();
         check(&s, 1_000..1_050, "reopened, filter built");
+    }
+
+    #[test]
+    fn sort_entries_order_like_their_key_bytes_and_give_the_key_back() {
+        let mut x = 0x243f_6a88_85a3_08d3_u64;
+        let mut keys: Vec<IndexKey> = (0..2_000)
+            .map(|i| {
+                let mut k = [0u8; INDEX_KEY_LEN];
+                for b in k.iter_mut() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Few distinct bytes, so keys share prefixes and differ late, as they do.
+                    *b = (x % 3) as u8 + u8::from(i % 2 == 0);
+                }
+                k
+            })
+            .collect();
+        let value = [7u8; 12];
+        let mut entries: Vec<SortEntry> = keys.iter().map(|k| SortEntry::new((k, &value))).collect();
+        entries.sort_unstable_by_key(|e| (e.high, e.low));
+        keys.sort_unstable();
+        assert_eq!(entries.iter().map(SortEntry::key).collect::<Vec<_>>(), keys);
     }
 
     /// A sealed run is durable once `index_through` reports it: it survives closing without
