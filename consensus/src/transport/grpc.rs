@@ -331,15 +331,27 @@ impl Transport for GrpcTransport {
     }
 }
 
+/// What a node's server tells its peers' open streams when the node stops in order.
+const TRANSPORT_STOPPED: &str = "the node's transport stopped";
+
 fn set_reachable(shared: &Shared, id: u64, outcome: std::result::Result<(), &str>) {
     if let Some(p) = shared.peers.lock().expect("peers lock").get_mut(&id) {
         if let Err(e) = outcome {
-            // When the link goes down or the reason changes: a peer that stays away while
-            // this node retries does not flood the log.
-            if p.link.reachable || p.link.last_error.as_deref() != Some(e) {
-                tracing::warn!(peer = id, address = %p.link.address, error = e, "raft peer link down");
+            let stopped = |r: &str| r.contains(TRANSPORT_STOPPED);
+            let was_stopped = p.link.last_error.as_deref().is_some_and(stopped);
+            let address = &p.link.address;
+            // Logged when the link goes down, and when the reason changes while it is down,
+            // so a peer that stays away while this node retries does not flood the log. A
+            // peer that said it was stopping is news, not trouble, and so are the refused
+            // reconnects until it is back.
+            if p.link.reachable && stopped(e) {
+                tracing::info!(peer = id, %address, error = e, "raft peer link down");
+            } else if p.link.reachable || (!was_stopped && p.link.last_error.as_deref() != Some(e)) {
+                tracing::warn!(peer = id, %address, error = e, "raft peer link down");
             }
-            p.link.last_error = Some(e.to_owned());
+            if p.link.reachable || !was_stopped {
+                p.link.last_error = Some(e.to_owned());
+            }
         }
         p.link.reachable = outcome.is_ok();
     }
@@ -556,7 +568,7 @@ impl RaftTransport for Service {
                     None => break,
                 },
                 _ = closed.changed() => {
-                    return Err(GrpcStatus::unavailable("the node's transport stopped"));
+                    return Err(GrpcStatus::unavailable(TRANSPORT_STOPPED));
                 }
             };
             self.check_route("frame", peer, frame.from, frame.to)?;
