@@ -148,7 +148,7 @@ impl RocksEngine {
         state_opts.set_memtable_prefix_bloom_ratio(0.1);
         state_opts.set_memtable_whole_key_filtering(true);
         let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(20.0, false);
+        table.set_bloom_filter(10.0, false);
         table.set_whole_key_filtering(true);
         state_opts.set_block_based_table_factory(&table);
         // Values of 4 KiB and more (each stored batch with its records, about 90 KB per 1,000
