@@ -223,7 +223,18 @@ impl IndexFilter {
                 }
             }
         }
-        let mut state = self.lock();
+        // The hashes of runs sealed during the scan: most are added outside the lock, so
+        // lookups do not wait; the last few under it, with the installation.
+        let mut state = loop {
+            let pending = std::mem::take(self.lock().sealed_during_build.get_or_insert_with(Vec::new));
+            let few = pending.len() <= 65_536;
+            for a in pending {
+                filter.insert_hash(a);
+            }
+            if few {
+                break self.lock();
+            }
+        };
         for a in state.sealed_during_build.take().unwrap_or_default() {
             filter.insert_hash(a);
         }
@@ -239,18 +250,26 @@ impl IndexFilter {
 
     /// Adds a sealed run's keys (called after it was ingested, before its job is done).
     /// Returns true when the filter is full and should be rebuilt larger.
+    ///
+    /// The keys go into the installed filter outside the lock (its bits are atomic), so the
+    /// Raft thread's lookups never wait for a whole run's inserts. A build that installs a
+    /// newer filter meanwhile has the keys too: from its scan (the run was ingested before
+    /// it began) or from the hashes kept here.
     pub(crate) fn add_run(&self, run: &IndexRun) -> bool {
         let hashes: Vec<u64> = run.keys().map(|k| hash(k)).collect();
-        let mut state = self.lock();
-        if let Some(sealed) = state.sealed_during_build.as_mut() {
-            sealed.extend_from_slice(&hashes);
-        }
-        match &state.current {
+        let current = {
+            let mut state = self.lock();
+            if let Some(sealed) = state.sealed_during_build.as_mut() {
+                sealed.extend_from_slice(&hashes);
+            }
+            state.current.clone()
+        };
+        match current {
             Some(f) => {
                 for &a in &hashes {
                     f.insert_hash(a);
                 }
-                f.is_full() && state.sealed_during_build.is_none()
+                f.is_full()
             }
             None => false,
         }
