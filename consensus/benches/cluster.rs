@@ -12,7 +12,11 @@
 //! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
 //! it was proposed, the process's CPU time per record (all three nodes and the client, from
-//! `/proc/self/stat`), and the fsync latency of the disk under the temp dir next to it.
+//! `/proc/self/stat`) and how it splits over thread groups (Raft ready loops, RocksDB
+//! flushes and compactions, duplicate-index sealing and filter builds, tokio; from
+//! `/proc/self/task`), and the fsync latency of the disk under the temp dir next to it.
+//! The split moves far less between runs than records/s does, so it shows which part a
+//! change made cheaper.
 //! With a rate, batch `i` is due at `i * 1000 / rate` seconds after the start and its latency
 //! counts from then (open loop: time spent waiting for an in-flight slot is included).
 #![allow(clippy::float_arithmetic, clippy::print_stdout, missing_docs)]
@@ -84,6 +88,121 @@ fn process_cpu() -> Option<Duration> {
     let fields: Vec<&str> = rest.split(' ').collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
+}
+
+/// CPU time of each live thread of this process by thread id, with its name (Linux
+/// `/proc/self/task`; empty elsewhere).
+fn thread_cpu() -> BTreeMap<u64, (String, Duration)> {
+    let mut out = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else {
+            continue;
+        };
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("stat")),
+        ) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else { continue };
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        out.insert(
+            tid,
+            (
+                comm.trim().to_owned(),
+                Duration::from_millis((ticks(11) + ticks(12)) * 10),
+            ),
+        );
+    }
+    out
+}
+
+/// The part of the process's work a thread does, from its name.
+fn thread_group(name: &str) -> &'static str {
+    if name.starts_with("raft-") {
+        "Raft ready loops (append, apply)"
+    } else if name == "rocksdb:high" {
+        "RocksDB flushes"
+    } else if name == "rocksdb:low" {
+        "RocksDB compactions"
+    } else if name.ends_with("-seal") {
+        "duplicate-index sealing"
+    } else if name.ends_with("-filter") {
+        "duplicate-index filter builds"
+    } else if name.starts_with("tokio") {
+        "gRPC, TLS and client (tokio)"
+    } else {
+        "other"
+    }
+}
+
+/// Reads [`thread_cpu`] every 100 ms on its own thread until stopped, keeping each thread's
+/// last reading: the sealing and filter-build threads end after each run or build, and
+/// would be missed by readings at the start and the end only.
+struct ThreadCpuSampler {
+    seen: Arc<std::sync::Mutex<BTreeMap<u64, (String, Duration)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ThreadCpuSampler {
+    fn start() -> ThreadCpuSampler {
+        let seen = Arc::new(std::sync::Mutex::new(thread_cpu()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let now = thread_cpu();
+                s.lock().unwrap().extend(now);
+            }
+        });
+        ThreadCpuSampler { seen, stop, thread }
+    }
+
+    /// Stops sampling and returns the last reading of every thread seen.
+    fn finish(self) -> BTreeMap<u64, (String, Duration)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let mut seen = std::mem::take(&mut *self.seen.lock().unwrap());
+        seen.extend(thread_cpu());
+        seen
+    }
+}
+
+/// Prints where the CPU went between two readings, by [`thread_group`]; what the sampler
+/// missed (threads' last 100 ms before they ended) is the rest of `total`.
+fn print_thread_cpu(
+    before: &BTreeMap<u64, (String, Duration)>,
+    after: &BTreeMap<u64, (String, Duration)>,
+    total: Duration,
+) {
+    if after.is_empty() {
+        return;
+    }
+    let mut groups: BTreeMap<&str, Duration> = BTreeMap::new();
+    for (tid, (name, cpu)) in after {
+        let earlier = before.get(tid).map_or(Duration::ZERO, |b| b.1);
+        *groups.entry(thread_group(name)).or_default() += cpu.saturating_sub(earlier);
+    }
+    let seen: Duration = groups.values().sum();
+    groups.insert(
+        "not sampled (ended threads' last 100 ms)",
+        total.saturating_sub(seen),
+    );
+    println!("  CPU by thread group:");
+    for (group, cpu) in groups {
+        println!(
+            "    {:<46} {:>7.1} s {:>5.1}%",
+            group,
+            cpu.as_secs_f64(),
+            100.0 * cpu.as_secs_f64() / total.as_secs_f64().max(1e-9)
+        );
+    }
 }
 
 fn fsync_latencies(dir: &std::path::Path, n: usize) -> Vec<Duration> {
@@ -198,6 +317,8 @@ fn main() {
     let bytes: usize = commands.iter().map(Vec::len).sum();
 
     let cpu_before = process_cpu();
+    let threads_before = thread_cpu();
+    let sampler = ThreadCpuSampler::start();
     let began = Instant::now();
     let began_wall = std::time::SystemTime::now();
     let timeline: Vec<(Duration, Duration)> = rt.block_on(async {
@@ -233,6 +354,7 @@ fn main() {
     });
     let elapsed = began.elapsed();
     let cpu = process_cpu().zip(cpu_before).map(|(a, b)| a.saturating_sub(b));
+    let threads_after = sampler.finish();
     let latencies: Vec<Duration> = timeline.iter().map(|t| t.1).collect();
     let mut sorted = latencies;
     sorted.sort();
@@ -265,6 +387,7 @@ fn main() {
             cpu.as_secs_f64() / secs,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
+        print_thread_cpu(&threads_before, &threads_after, cpu);
     }
     println!(
         "  commit latency (propose -> applied at leader): p50 {:.1} ms, p99 {:.1} ms",
