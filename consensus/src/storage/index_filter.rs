@@ -28,6 +28,8 @@ use crate::limits::{INDEX_FILTER_BITS_PER_KEY, INDEX_FILTER_KEYS_MIN};
 const BLOCK_BITS: usize = 512;
 /// Bits set per key, each chosen by 9 bits of the second hash (7 × 9 = 63).
 const PROBES: u32 = 7;
+/// Keys a build's scan hashes before it sorts and inserts them (8 MB of hashes).
+const BUILD_CHUNK_KEYS: usize = 1 << 20;
 
 /// A blocked Bloom filter: each key sets and tests `PROBES` bits of one 512-bit block.
 /// Inserts and lookups may run concurrently (relaxed atomics; callers publish a filter
@@ -69,6 +71,7 @@ impl KeyFilter {
     }
 
     /// Adds `key`.
+    #[cfg(test)]
     pub(crate) fn insert(&self, key: &[u8]) {
         self.insert_hash(hash(key));
     }
@@ -82,6 +85,18 @@ impl KeyFilter {
             b >>= 9;
         }
         self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds the keys whose [`hash`]es are `hashes`, in ascending order of hash: the block
+    /// of a hash rises with it (multiply-shift), so the inserts sweep the bit array from
+    /// start to end and stream through memory, where inserting in the order the keys come
+    /// misses the cache at nearly every key once the filter outgrows it (measured: inserts
+    /// were 6.9% of the cluster bench's CPU, in the sealing and filter-build threads).
+    pub(crate) fn insert_hashes(&self, hashes: &mut [u64]) {
+        hashes.sort_unstable();
+        for &a in hashes.iter() {
+            self.insert_hash(a);
+        }
     }
 
     /// False when `key` was never inserted; true when it was, or by chance (about 0.1% at
@@ -207,6 +222,8 @@ impl IndexFilter {
         let filter = KeyFilter::with_capacity((estimate.max(previous) * 2).max(self.keys_min));
         let mut ro = ReadOptions::default();
         ro.fill_cache(false);
+        // The scan's hashes go in by the chunk, sorted (see `insert_hashes`).
+        let mut chunk = Vec::with_capacity(BUILD_CHUNK_KEYS);
         for (n, item) in db.iterator_cf_opt(handle, ro, IteratorMode::Start).enumerate() {
             if n % 65_536 == 0 && self.stop.load(Ordering::Relaxed) {
                 self.lock().sealed_during_build = None;
@@ -214,7 +231,13 @@ impl IndexFilter {
             }
             match item {
                 // The run's `through` key is not a fingerprint.
-                Ok((k, _)) if k.len() == INDEX_KEY_LEN => filter.insert(&k),
+                Ok((k, _)) if k.len() == INDEX_KEY_LEN => {
+                    chunk.push(hash(&k));
+                    if chunk.len() == BUILD_CHUNK_KEYS {
+                        filter.insert_hashes(&mut chunk);
+                        chunk.clear();
+                    }
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, index = cf, "duplicate-index filter not built; lookups go to RocksDB");
@@ -223,21 +246,18 @@ impl IndexFilter {
                 }
             }
         }
+        filter.insert_hashes(&mut chunk);
         // The hashes of runs sealed during the scan: most are added outside the lock, so
         // lookups do not wait; the last few under it, with the installation.
         let mut state = loop {
-            let pending = std::mem::take(self.lock().sealed_during_build.get_or_insert_with(Vec::new));
+            let mut pending = std::mem::take(self.lock().sealed_during_build.get_or_insert_with(Vec::new));
             let few = pending.len() <= 65_536;
-            for a in pending {
-                filter.insert_hash(a);
-            }
+            filter.insert_hashes(&mut pending);
             if few {
                 break self.lock();
             }
         };
-        for a in state.sealed_during_build.take().unwrap_or_default() {
-            filter.insert_hash(a);
-        }
+        filter.insert_hashes(&mut state.sealed_during_build.take().unwrap_or_default());
         tracing::info!(
             index = cf,
             keys = filter.len(),
@@ -256,7 +276,7 @@ impl IndexFilter {
     /// newer filter meanwhile has the keys too: from its scan (the run was ingested before
     /// it began) or from the hashes kept here.
     pub(crate) fn add_run(&self, run: &IndexRun) -> bool {
-        let hashes: Vec<u64> = run.keys().map(|k| hash(k)).collect();
+        let mut hashes: Vec<u64> = run.keys().map(|k| hash(k)).collect();
         let current = {
             let mut state = self.lock();
             if let Some(sealed) = state.sealed_during_build.as_mut() {
@@ -266,9 +286,7 @@ impl IndexFilter {
         };
         match current {
             Some(f) => {
-                for &a in &hashes {
-                    f.insert_hash(a);
-                }
+                f.insert_hashes(&mut hashes);
                 f.is_full()
             }
             None => false,
@@ -337,5 +355,25 @@ mod tests {
         assert!(!f.is_full());
         f.insert(&key(100_000));
         assert!(f.is_full());
+    }
+
+    /// Sorted batch inserts set exactly the bits and count that one-by-one inserts do.
+    #[test]
+    fn batch_inserts_equal_single_inserts() {
+        let (one, batch) = (KeyFilter::with_capacity(50_000), KeyFilter::with_capacity(50_000));
+        let mut hashes: Vec<u64> = (0..50_000).map(|i| hash(&key(i))).collect();
+        for &a in &hashes {
+            one.insert_hash(a);
+        }
+        batch.insert_hashes(&mut hashes);
+        assert_eq!(one.len(), batch.len());
+        let bits = |f: &KeyFilter| -> Vec<u64> {
+            f.blocks
+                .iter()
+                .flat_map(|b| b.iter().map(|w| w.load(Ordering::Relaxed)))
+                .collect()
+        };
+        assert_eq!(bits(&one), bits(&batch));
+        assert!((0..50_000).all(|i| batch.may_contain(&key(i))));
     }
 }
