@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use rocksdb::{DB, IteratorMode, ReadOptions};
+use rocksdb::{DB, ReadOptions};
 use settlement::store::{INDEX_KEY_LEN, IndexKey, IndexRun};
 
 use crate::limits::{INDEX_FILTER_BITS_PER_KEY, INDEX_FILTER_KEYS_MIN};
@@ -222,29 +222,32 @@ impl IndexFilter {
         let filter = KeyFilter::with_capacity((estimate.max(previous) * 2).max(self.keys_min));
         let mut ro = ReadOptions::default();
         ro.fill_cache(false);
-        // The scan's hashes go in by the chunk, sorted (see `insert_hashes`).
+        // The scan's hashes go in by the chunk, sorted (see `insert_hashes`). A raw iterator
+        // lends each key without copying it (or the value) into an allocation of its own.
         let mut chunk = Vec::with_capacity(BUILD_CHUNK_KEYS);
-        for (n, item) in db.iterator_cf_opt(handle, ro, IteratorMode::Start).enumerate() {
-            if n % 65_536 == 0 && self.stop.load(Ordering::Relaxed) {
+        let mut it = db.raw_iterator_cf_opt(handle, ro);
+        it.seek_to_first();
+        let mut n = 0u64;
+        while it.valid() {
+            if n.is_multiple_of(65_536) && self.stop.load(Ordering::Relaxed) {
                 self.lock().sealed_during_build = None;
                 return;
             }
-            match item {
-                // The run's `through` key is not a fingerprint.
-                Ok((k, _)) if k.len() == INDEX_KEY_LEN => {
-                    chunk.push(hash(&k));
-                    if chunk.len() == BUILD_CHUNK_KEYS {
-                        filter.insert_hashes(&mut chunk);
-                        chunk.clear();
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, index = cf, "duplicate-index filter not built; lookups go to RocksDB");
-                    self.lock().sealed_during_build = None;
-                    return;
+            n += 1;
+            // The run's `through` key is not a fingerprint.
+            if let Some(k) = it.key().filter(|k| k.len() == INDEX_KEY_LEN) {
+                chunk.push(hash(k));
+                if chunk.len() == BUILD_CHUNK_KEYS {
+                    filter.insert_hashes(&mut chunk);
+                    chunk.clear();
                 }
             }
+            it.next();
+        }
+        if let Err(e) = it.status() {
+            tracing::warn!(error = %e, index = cf, "duplicate-index filter not built; lookups go to RocksDB");
+            self.lock().sealed_during_build = None;
+            return;
         }
         filter.insert_hashes(&mut chunk);
         // The hashes of runs sealed during the scan: most are added outside the lock, so
