@@ -493,7 +493,7 @@ impl<S: Store> SettlementMachine<S> {
     /// Hands the in-memory index entries to the store as one run that completes the index
     /// below batch `through`, and starts a new one of the same capacity (no regrowing).
     fn seal_recent_index(&mut self, through: u64) -> Result<(), ApplyError> {
-        let fresh = IndexRun::with_capacity_and_hasher(self.recent.capacity(), Default::default());
+        let fresh = IndexRun::with_capacity(self.recent.capacity());
         let run = std::mem::replace(&mut self.recent, fresh);
         self.store.index_seal(run, through)?;
         Ok(())

@@ -15,8 +15,28 @@
 use crate::error::StoreError;
 
 mod mem;
+mod run;
 
 pub use mem::MemStore;
+pub use run::IndexRun;
+
+/// 32 bits of a key's hash, for the tables of positions of [`MemStore`] and [`IndexRun`]:
+/// stored beside a position, so a table rehashes without reading the entries, and compared
+/// before the key, so a probe rarely reads an entry that is not the one looked for.
+#[inline]
+fn hash32<K: std::hash::Hash + ?Sized>(key: &K) -> u32 {
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::default().hash_one(key);
+    (h >> 32) as u32 ^ h as u32
+}
+
+/// A table's 64-bit hash of a stored [`hash32`]: multiplying by an odd constant keeps the low
+/// bits (the bucket) uniform and fills the top bits (hashbrown's 7-bit control tag) from all
+/// 32.
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
 
 /// The bytes of a key or value in a [`WriteBatch`]: up to 32 bytes inline, longer ones on the
 /// heap. Most keys of the ledger are that short, so staging them does not allocate each.
@@ -126,11 +146,6 @@ pub type IndexKey = [u8; INDEX_KEY_LEN];
 
 /// A duplicate-index value.
 pub type IndexValue = [u8; INDEX_VALUE_LEN];
-
-/// A run of duplicate-index entries, as the machine collected them: a hash map, handed over
-/// whole so the machine never sorts or copies it (a store that keeps runs sorted sorts them
-/// off the machine's thread). Never iterated into state or outcomes.
-pub type IndexRun = std::collections::HashMap<IndexKey, IndexValue, foldhash::fast::FixedState>;
 
 /// Ordered reads and atomic batched writes, plus the sealed part of the duplicate index.
 ///

@@ -165,7 +165,7 @@ fn write_run_file(
     run: &IndexRun,
     through: u64,
 ) -> Result<(), String> {
-    // Copied out of the hash map and sorted in place: sorting references into the map made
+    // Copied out of the run and sorted in place: sorting references into the run made
     // every comparison (and the writer's order check) a cache miss, measured at 12% of the
     // cluster bench's CPU.
     let mut sorted: Vec<SortEntry> = run.iter().map(SortEntry::new).collect();
@@ -352,7 +352,7 @@ impl Store for RocksStateStore {
                 join(job.take().expect("checked"))?;
             }
             for (i, k) in keys.iter().enumerate() {
-                let in_run = job.as_ref().and_then(|j| j.run.get(*k).copied());
+                let in_run = job.as_ref().and_then(|j| j.run.get(k).copied());
                 match in_run {
                     Some(v) => found[i] = Some(v),
                     None => asked.push(i),

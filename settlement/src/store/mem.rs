@@ -27,10 +27,10 @@
 //! value map no longer holds, and a key listed twice (deleted, then put again) is visited
 //! once.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Bytes, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp};
+use super::{Bytes, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp, hash32, spread};
 use crate::error::StoreError;
 
 /// Key families: the empty key, then one per first byte.
@@ -216,28 +216,11 @@ struct Entries {
 }
 
 impl Entries {
-    /// 32 bits of the key's hash: stored beside the position, so the table rehashes without
-    /// reading the entries, and compared before the key, so a probe rarely reads an entry
-    /// that is not the one looked for.
-    #[inline]
-    fn hash32(k: &Key) -> u32 {
-        let h = foldhash::fast::FixedState::default().hash_one(k);
-        (h >> 32) as u32 ^ h as u32
-    }
-
-    /// The table's 64-bit hash of a stored hash32: multiplying by an odd constant keeps the
-    /// low bits (the bucket) uniform and fills the top bits (the table's 7-bit tag) from all
-    /// 32.
-    #[inline]
-    fn spread(h: u32) -> u64 {
-        u64::from(h).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-
     fn position(&self, k: &Key) -> Option<usize> {
-        let h = Self::hash32(k);
+        let h = hash32(k);
         let slots = &self.slots;
         self.table
-            .find(Self::spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
+            .find(spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
             .map(|&(i, _)| i as usize)
     }
 
@@ -249,12 +232,12 @@ impl Entries {
     /// and returns its position. The caller has checked that a position fits in 32 bits
     /// ([`SLOTS_MAX`]).
     fn put(&mut self, k: Key, v: Value) -> Option<u32> {
-        let h = Self::hash32(&k);
+        let h = hash32(&k);
         let slots = &mut self.slots;
         match self.table.entry(
-            Self::spread(h),
+            spread(h),
             |&(i, eh)| eh == h && slots[i as usize].0 == k,
-            |&(_, eh)| Self::spread(eh),
+            |&(_, eh)| spread(eh),
         ) {
             hashbrown::hash_table::Entry::Occupied(o) => {
                 slots[o.get().0 as usize].1 = v;
@@ -271,11 +254,11 @@ impl Entries {
 
     /// Removes `k`; true if it was there. Its slot keeps the key and drops the value.
     fn remove(&mut self, k: &Key) -> bool {
-        let h = Self::hash32(k);
+        let h = hash32(k);
         let slots = &self.slots;
         match self
             .table
-            .find_entry(Self::spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
+            .find_entry(spread(h), |&(i, eh)| eh == h && slots[i as usize].0 == *k)
         {
             Ok(o) => {
                 let ((i, _), _) = o.remove();
@@ -630,7 +613,7 @@ impl Store for MemStore {
     }
 
     fn index_get_many(&self, keys: &[&IndexKey]) -> Result<Vec<Option<IndexValue>>, StoreError> {
-        Ok(keys.iter().map(|k| self.index.entries.get(*k).copied()).collect())
+        Ok(keys.iter().map(|k| self.index.entries.get(k).copied()).collect())
     }
 
     fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
