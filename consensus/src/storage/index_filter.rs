@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use rocksdb::{DB, ReadOptions};
 use settlement::store::{INDEX_KEY_LEN, IndexKey, IndexRun};
 
-use crate::limits::{INDEX_FILTER_BITS_PER_KEY, INDEX_FILTER_KEYS_MIN};
+use crate::limits::{INDEX_FILTER_BITS_PER_KEY, INDEX_FILTER_GROWTH, INDEX_FILTER_KEYS_MIN};
 
 /// Bits of one filter block: a cache line.
 const BLOCK_BITS: usize = 512;
@@ -219,7 +219,8 @@ impl IndexFilter {
             .flatten()
             .unwrap_or(0) as usize;
         let previous = self.current().map_or(0, |f| f.len());
-        let filter = KeyFilter::with_capacity((estimate.max(previous) * 2).max(self.keys_min));
+        let filter =
+            KeyFilter::with_capacity((estimate.max(previous) * INDEX_FILTER_GROWTH).max(self.keys_min));
         let mut ro = ReadOptions::default();
         ro.fill_cache(false);
         // The scan's hashes go in by the chunk, sorted (see `insert_hashes`). A raw iterator

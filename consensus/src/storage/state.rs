@@ -539,15 +539,16 @@ mod tests {
             let sealing = Arc::new(Sealing::with_filter_keys_min(64));
             sealing.start_filter(engine.db().clone(), StateSlot::A);
             let mut s = RocksStateStore::new(engine.db().clone(), StateSlot::A, sealing.clone());
-            for n in 0..8 {
+            // 64, then 4x: 16 runs of 50 keys fill the filter at least twice.
+            for n in 0..16 {
                 seal(&mut s, n * 50..(n + 1) * 50);
                 check(&s, 0..(n + 1) * 50, "while sealing");
             }
             s.index_through().unwrap();
             sealing.filter.wait_build();
             let f = sealing.filter.current().expect("a filter is installed");
-            assert!(f.len() >= 400, "the rebuilt filter holds every key: {}", f.len());
-            check(&s, 0..400, "after the rebuilds");
+            assert!(f.len() >= 800, "the rebuilt filter holds every key: {}", f.len());
+            check(&s, 0..800, "after the rebuilds");
             s.index_clear().unwrap();
             check(&s, 0..0, "after a clear");
             seal(&mut s, 1_000..1_050);
