@@ -77,14 +77,20 @@ impl KeyFilter {
     }
 
     /// Adds the key whose [`hash`] is `a`.
+    #[cfg(test)]
     pub(crate) fn insert_hash(&self, a: u64) {
+        self.set_bits(a);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the bits of the key whose [`hash`] is `a` (the caller counts it).
+    fn set_bits(&self, a: u64) {
         let (block, mut b) = self.locate(a);
         for _ in 0..PROBES {
             let bit = (b & 511) as usize;
             block[bit / 64].fetch_or(1 << (bit % 64), Ordering::Relaxed);
             b >>= 9;
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Adds the keys whose [`hash`]es are `hashes`, in ascending order of hash: the block
@@ -95,8 +101,9 @@ impl KeyFilter {
     pub(crate) fn insert_hashes(&self, hashes: &mut [u64]) {
         hashes.sort_unstable();
         for &a in hashes.iter() {
-            self.insert_hash(a);
+            self.set_bits(a);
         }
+        self.count.fetch_add(hashes.len(), Ordering::Relaxed);
     }
 
     /// False when `key` was never inserted; true when it was, or by chance (about 0.1% at
