@@ -82,7 +82,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// (utime and stime, fields 14 and 15, in USER_HZ ticks of 10 ms); `None` where that file
 /// does not exist.
 fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    stat_cpu(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// User plus system CPU time from a `/proc/.../stat` line (10 ms ticks).
+fn stat_cpu(stat: &str) -> Option<Duration> {
     // The command name (field 2) is in parentheses and may hold spaces: count from after it.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
@@ -107,16 +111,9 @@ fn thread_cpu() -> BTreeMap<u64, (String, Duration)> {
         ) else {
             continue;
         };
-        let Some(close) = stat.rfind(')') else { continue };
-        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-        out.insert(
-            tid,
-            (
-                comm.trim().to_owned(),
-                Duration::from_millis((ticks(11) + ticks(12)) * 10),
-            ),
-        );
+        if let Some(cpu) = stat_cpu(&stat) {
+            out.insert(tid, (comm.trim().to_owned(), cpu));
+        }
     }
     out
 }
