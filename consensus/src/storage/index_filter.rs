@@ -202,7 +202,10 @@ impl IndexFilter {
         let this = self.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("{cf}-filter"))
-            .spawn(move || this.run_build(&db, cf));
+            .spawn(move || {
+                super::lower_current_thread_priority("duplicate-index filter build");
+                this.run_build(&db, cf)
+            });
         match spawned {
             Ok(h) => *build = Some(h),
             Err(e) => {

@@ -46,3 +46,33 @@ pub use log::{LogStore, MemLogStore, conformance};
 pub use membership::{Membership, conf_members};
 pub use rocks_log::RocksLogStore;
 pub use state::{PersistedState, RocksStateStore, RocksStateView};
+
+/// Lowers the calling thread's CPU priority to [`crate::limits::BACKGROUND_THREAD_NICE`]:
+/// the duplicate-index sealing and filter-build threads call it first. On Linux niceness is
+/// per thread. A failure is logged, not fatal: only latency depends on it.
+pub(crate) fn lower_current_thread_priority(what: &str) {
+    let nice = crate::limits::BACKGROUND_THREAD_NICE;
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(error = %e, thread = what, nice, "could not lower a background thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustix::{process::getpriority_process, thread::gettid};
+
+    #[test]
+    fn a_background_thread_lowers_its_own_priority_and_no_other() {
+        let nice = || getpriority_process(Some(gettid())).expect("read own niceness");
+        let before = nice();
+        let background = std::thread::spawn(move || {
+            super::lower_current_thread_priority("test");
+            nice()
+        })
+        .join()
+        .expect("background thread");
+        assert_eq!(background, crate::limits::BACKGROUND_THREAD_NICE);
+        assert_eq!(nice(), before, "the spawning thread keeps its priority");
+    }
+}

@@ -1,7 +1,8 @@
 //! The state machine's storage: a settlement [`Store`] over one state column family.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rocksdb::{
@@ -13,6 +14,7 @@ use settlement::store::{
     INDEX_KEY_LEN, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp,
 };
 
+use crate::limits::SEAL_RUNS_QUEUED_MAX;
 use crate::storage::StateSlot;
 use crate::storage::engine::index_options;
 use crate::storage::index_filter::IndexFilter;
@@ -34,8 +36,9 @@ fn store_error(op: &str, e: rocksdb::Error) -> StoreError {
 /// `dedup_b`): each run is written as a sorted table file with its `through` as the last key
 /// and ingested whole (RocksDB's external file ingestion: atomic and durable, no memtable, no
 /// flush), by a background thread so the Raft thread does not wait for it. Until the thread
-/// is done, lookups search the run in memory. One run at a time: sealing the next waits for
-/// the previous. Lookups ask RocksDB only for the keys the slot's in-memory filter
+/// is done, lookups search the run in memory. Runs are ingested in order; at most
+/// [`SEAL_RUNS_QUEUED_MAX`] are in the hands of sealing threads, and sealing one more waits
+/// for the oldest. Lookups ask RocksDB only for the keys the slot's in-memory filter
 /// ([`IndexFilter`]) cannot rule out.
 #[derive(Clone)]
 pub struct RocksStateStore {
@@ -44,17 +47,56 @@ pub struct RocksStateStore {
     sealing: Arc<Sealing>,
 }
 
-/// The run being ingested, if any, and the filter over what was ingested. One per slot and
-/// engine, shared by every store over that slot, so no store's filter misses another's runs.
+/// The runs being ingested, oldest first, and the filter over what was ingested. One per
+/// slot and engine, shared by every store over that slot, so no store's filter misses
+/// another's runs.
 #[derive(Default)]
 pub(crate) struct Sealing {
-    job: Mutex<Option<SealJob>>,
+    jobs: Mutex<VecDeque<SealJob>>,
     filter: Arc<IndexFilter>,
 }
 
 struct SealJob {
     run: Arc<IndexRun>,
     done: JoinHandle<Result<(), String>>,
+    /// Set when the thread is through with its run (ingested or failed): the next run's
+    /// thread ingests only after it, so runs (and their `through`s) land in order.
+    ended: Arc<Ended>,
+}
+
+/// Whether a sealing thread ingested its run, once it knows; set on every path out of the
+/// thread, a panic included.
+#[derive(Default)]
+struct Ended {
+    ingested: Mutex<Option<bool>>,
+    cv: Condvar,
+}
+
+impl Ended {
+    fn set(&self, ingested: bool) {
+        let mut slot = self.ingested.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.get_or_insert(ingested);
+        self.cv.notify_all();
+    }
+
+    fn wait(&self) -> bool {
+        let slot = self.ingested.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = self
+            .cv
+            .wait_while(slot, |s| s.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.unwrap_or(false)
+    }
+}
+
+/// Marks its thread's run as not ingested if the thread leaves without saying otherwise
+/// (a panic), so the next run's thread does not wait forever.
+struct EndGuard(Arc<Ended>);
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 impl Sealing {
@@ -62,7 +104,7 @@ impl Sealing {
     #[cfg(test)]
     pub(crate) fn with_filter_keys_min(keys_min: usize) -> Sealing {
         Sealing {
-            job: Mutex::default(),
+            jobs: Mutex::default(),
             filter: Arc::new(IndexFilter::new(keys_min)),
         }
     }
@@ -72,14 +114,26 @@ impl Sealing {
         self.filter.start_build(db, slot.index_cf_name());
     }
 
-    /// Waits for the run being ingested (if any) and reports how it ended.
+    /// Waits for every run being ingested and reports the first failure.
     fn wait(&self) -> Result<(), StoreError> {
-        let job = self.job.lock().unwrap_or_else(PoisonError::into_inner).take();
-        match job {
-            None => Ok(()),
-            Some(job) => join(job),
+        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut result = Ok(());
+        for job in jobs {
+            let joined = join(job);
+            if result.is_ok() {
+                result = joined;
+            }
         }
+        result
     }
+}
+
+/// Joins the finished runs at the front of `jobs`, oldest first.
+fn join_finished(jobs: &mut VecDeque<SealJob>) -> Result<(), StoreError> {
+    while jobs.front().is_some_and(|j| j.done.is_finished()) {
+        join(jobs.pop_front().expect("checked"))?;
+    }
+    Ok(())
 }
 
 fn join(job: SealJob) -> Result<(), StoreError> {
@@ -107,8 +161,22 @@ impl Drop for Sealing {
 /// Writes `run` and `through` as one sorted table file at `path` and ingests it into `cf`
 /// (which moves the file into the database). A file left behind by a failure or a crash is
 /// removed here or when the engine next opens ([`remove_unsealed_runs`]).
-fn write_and_ingest(db: &DB, cf: &str, path: PathBuf, run: &IndexRun, through: u64) -> Result<(), String> {
-    let result = write_run_file(db, cf, &path, run, through);
+/// With `after`, the file is ingested only once the previous run's thread has ingested its
+/// own, and not at all if that failed.
+fn write_and_ingest(
+    db: &DB,
+    cf: &str,
+    path: PathBuf,
+    run: &IndexRun,
+    through: u64,
+    after: Option<&Ended>,
+) -> Result<(), String> {
+    let result = write_run_file(&path, run, through).and_then(|()| {
+        if after.is_some_and(|previous| !previous.wait()) {
+            return Err("the previous run was not sealed, so this one is not ingested".into());
+        }
+        ingest_run_file(db, cf, &path)
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&path);
     }
@@ -158,13 +226,7 @@ impl SortEntry {
     }
 }
 
-fn write_run_file(
-    db: &DB,
-    cf: &str,
-    path: &std::path::Path,
-    run: &IndexRun,
-    through: u64,
-) -> Result<(), String> {
+fn write_run_file(path: &std::path::Path, run: &IndexRun, through: u64) -> Result<(), String> {
     // Copied out of the run and sorted in place: sorting references into the run made
     // every comparison (and the writer's order check) a cache miss, measured at 12% of the
     // cluster bench's CPU.
@@ -180,8 +242,10 @@ fn write_run_file(
     }
     w.put(INDEX_THROUGH_KEY, through.to_be_bytes())
         .map_err(|e| format!("write {}: {e}", path.display()))?;
-    w.finish()
-        .map_err(|e| format!("finish {}: {e}", path.display()))?;
+    w.finish().map_err(|e| format!("finish {}: {e}", path.display()))
+}
+
+fn ingest_run_file(db: &DB, cf: &str, path: &std::path::Path) -> Result<(), String> {
     let cf = db
         .cf_handle(cf)
         .expect("index column families are created at open");
@@ -347,12 +411,10 @@ impl Store for RocksStateStore {
         let mut found = vec![None; keys.len()];
         let mut asked = Vec::with_capacity(keys.len());
         {
-            let mut job = self.sealing.job.lock().unwrap_or_else(PoisonError::into_inner);
-            if job.as_ref().is_some_and(|j| j.done.is_finished()) {
-                join(job.take().expect("checked"))?;
-            }
+            let mut jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            join_finished(&mut jobs)?;
             for (i, k) in keys.iter().enumerate() {
-                let in_run = job.as_ref().and_then(|j| j.run.get(k).copied());
+                let in_run = jobs.iter().find_map(|j| j.run.get(k).copied());
                 match in_run {
                     Some(v) => found[i] = Some(v),
                     None => asked.push(i),
@@ -386,10 +448,14 @@ impl Store for RocksStateStore {
     }
 
     fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
-        let mut job = self.sealing.job.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(previous) = job.take() {
-            join(previous)?;
+        let mut jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        join_finished(&mut jobs)?;
+        if jobs.len() >= SEAL_RUNS_QUEUED_MAX {
+            join(jobs.pop_front().expect("the queue is full"))?;
         }
+        let after = jobs.back().map(|j| j.ended.clone());
+        let ended = Arc::new(Ended::default());
+        let guard = EndGuard(ended.clone());
         let run = Arc::new(run);
         let (db, cf, ingest) = (self.db.clone(), self.slot.index_cf_name(), run.clone());
         let filter = self.sealing.filter.clone();
@@ -400,17 +466,19 @@ impl Store for RocksStateStore {
         let done = std::thread::Builder::new()
             .name(format!("{cf}-seal"))
             .spawn(move || {
-                write_and_ingest(&db, cf, path, &ingest, through)?;
+                super::lower_current_thread_priority("duplicate-index sealing");
+                write_and_ingest(&db, cf, path, &ingest, through, after.as_deref())?;
                 // Before the job counts as done: lookups then rely on the filter.
                 if filter.add_run(&ingest) {
                     filter.start_build(db, cf);
                 }
+                guard.0.set(true);
                 Ok(())
             })
             .map_err(|e| StoreError {
                 message: format!("start the thread sealing a duplicate-index run: {e}"),
             })?;
-        *job = Some(SealJob { run, done });
+        jobs.push_back(SealJob { run, done, ended });
         Ok(())
     }
 
@@ -614,6 +682,52 @@ mod tests {
             0,
             "each slot has its own index"
         );
+    }
+
+    fn numbered_key(i: u32) -> IndexKey {
+        let mut k = [b'K'; INDEX_KEY_LEN];
+        k[INDEX_KEY_LEN - 4..].copy_from_slice(&i.to_be_bytes());
+        k
+    }
+
+    /// Runs handed to sealing threads back to back are ingested in order: a large run then a
+    /// one-entry run (whose thread, alone, would finish first) leave the second `through`,
+    /// and every key of both is found, in memory while sealing and in RocksDB after.
+    #[test]
+    fn queued_runs_are_ingested_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut s = engine.state_store().unwrap();
+        let big: IndexRun = (0..200_000u32).map(|i| (numbered_key(i), [1; 12])).collect();
+        s.index_seal(big, 5).unwrap();
+        s.index_seal([(numbered_key(200_000), [2; 12])].into_iter().collect(), 9)
+            .unwrap();
+        let probe = [numbered_key(7), numbered_key(200_000), numbered_key(200_001)];
+        let refs: Vec<&IndexKey> = probe.iter().collect();
+        let want = vec![Some([1; 12]), Some([2; 12]), None];
+        assert_eq!(s.index_get_many(&refs).unwrap(), want, "while sealing");
+        assert_eq!(s.index_through().unwrap(), 9, "the later run landed last");
+        assert_eq!(s.index_get_many(&refs).unwrap(), want, "after sealing");
+    }
+
+    /// A run whose sealing fails keeps the runs queued behind it out of the index (their
+    /// `through` would skip it) and the failure reaches the caller.
+    #[test]
+    fn a_failed_seal_stops_the_runs_queued_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut s = engine.state_store().unwrap();
+        // The first run's table file cannot be created: a directory holds its name.
+        std::fs::create_dir(dir.path().join(format!("dedup_a-through-5{UNSEALED_RUN_SUFFIX}"))).unwrap();
+        let first: IndexRun = (0..50_000u32).map(|i| (numbered_key(i), [1; 12])).collect();
+        s.index_seal(first, 5).unwrap();
+        s.index_seal([(numbered_key(60_000), [2; 12])].into_iter().collect(), 9)
+            .unwrap();
+        let err = s.index_through().unwrap_err();
+        assert!(err.message.contains("dedup_a-through-5"), "{}", err.message);
+        let cf = engine.db().cf_handle("dedup_a").unwrap();
+        assert_eq!(engine.db().get_cf(cf, numbered_key(60_000)).unwrap(), None);
+        assert_eq!(engine.db().get_cf(cf, INDEX_THROUGH_KEY).unwrap(), None);
     }
 
     #[test]
