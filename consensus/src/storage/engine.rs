@@ -93,6 +93,32 @@ pub(crate) fn index_options() -> Options {
     opts
 }
 
+/// Whether files in `dir` (created if missing) can be written with `O_DIRECT` (tmpfs before
+/// Linux 6.6 and some FUSE file systems refuse it). Probed with one aligned 4 KiB block in a
+/// scratch file, removed after. RocksDB checks only when it reopens an existing database,
+/// and then refuses to open it; a new database would meet the refusal in its first flush.
+fn supports_direct_io(dir: &Path) -> bool {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    #[repr(align(4096))]
+    struct Block([u8; 4096]);
+
+    let probe = dir.join("DIRECT_IO_PROBE");
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let flags = rustix::fs::OFlags::DIRECT.bits();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(i32::try_from(flags).expect("O_DIRECT fits an int"))
+            .open(&probe)?;
+        f.write_all(&Block([0; 4096]).0)
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.is_ok()
+}
+
 /// A node's RocksDB: open it once, then take its log store and state stores.
 #[derive(Clone)]
 pub struct RocksEngine {
@@ -130,6 +156,17 @@ impl RocksEngine {
         // them were already in table files. Beyond this size RocksDB flushes the column
         // families holding the oldest WAL file (in practice `raft_meta`'s few kilobytes).
         opts.set_max_total_wal_size(WAL_BYTES_MAX);
+        // Flushes and compactions write their table and blob files with O_DIRECT where the
+        // directory allows it. Buffered, a flush left tens of megabytes dirty in the page cache,
+        // and ext4 (data=ordered) writes those out before the journal commit that every
+        // growing-WAL fdatasync waits for: the log appends of all three nodes of the cluster
+        // bench stalled together for 15-50 ms whenever a node flushed. Measured under strace,
+        // 1,200 batches paced at 100,000 records/s: 6 fdatasyncs over 15 ms against 39.
+        let direct = supports_direct_io(&path);
+        if !direct {
+            tracing::warn!(path = %path.display(), "the data directory does not take direct I/O; flushes and compactions write through the page cache");
+        }
+        opts.set_use_direct_io_for_flush_and_compaction(direct);
         // Closing does not flush the state's memtables (a graceful `Node::stop` flushes
         // before it closes): an unclean close is a crash as far as the state is concerned,
         // and the restart replays the entries applied since the last flush from the Raft
@@ -336,6 +373,41 @@ mod tests {
             stats.contains("Uptime(secs)"),
             "database-wide statistics missing:\n{stats}"
         );
+    }
+
+    /// Opens an engine in `dir`, writes and flushes a state key, and returns what its RocksDB
+    /// LOG says of direct I/O for flushes and compactions.
+    fn open_flush_and_read_direct_io_option(dir: &Path) -> String {
+        let engine = RocksEngine::open(dir, false).unwrap();
+        let mut store = engine.state_store().unwrap();
+        let mut wb = WriteBatch::default();
+        wb.put(b"k".to_vec(), b"v".to_vec());
+        store.write(wb).unwrap();
+        engine.flush_state(engine.active_slot().unwrap()).unwrap();
+        let log = std::fs::read_to_string(dir.join("LOG")).unwrap();
+        let line = log
+            .lines()
+            .find(|l| l.contains("Options.use_direct_io_for_flush_and_compaction:"))
+            .expect("RocksDB logs its options");
+        line.rsplit(':').next().unwrap().trim().to_owned()
+    }
+
+    /// The probe creates the directory, leaves no file behind, and RocksDB is told what it
+    /// found. (A directory refusing O_DIRECT, e.g. tmpfs before Linux 6.6 or some FUSE file
+    /// systems, cannot be made here portably: this kernel's tmpfs takes it.)
+    #[test]
+    fn direct_io_follows_the_probe_of_the_data_directory() {
+        let disk = tempfile::tempdir().unwrap();
+        let sub = disk.path().join("new");
+        let direct = supports_direct_io(&sub);
+        assert!(sub.is_dir(), "the probe creates the directory");
+        assert!(
+            !sub.join("DIRECT_IO_PROBE").exists(),
+            "the probe removes its file"
+        );
+        let want = if direct { "1" } else { "0" };
+        assert_eq!(open_flush_and_read_direct_io_option(&sub), want);
+        assert!(!sub.join("DIRECT_IO_PROBE").exists());
     }
 
     /// The write-ahead log does not grow with the Raft log: the hard state written beside
