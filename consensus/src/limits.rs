@@ -126,3 +126,7 @@ pub const BACKGROUND_THREAD_NICE: i32 = 19;
 /// threads waited up to 0.57 s and the runs committed 178.9k/167.4k records/s against
 /// 182.8k/185.4k at normal priority; with two, 153.7k/170.0k against 143.0k/164.9k.
 pub const SEAL_RUNS_QUEUED_MAX: usize = 2;
+
+/// Bytes a duplicate-index run file grows by between two syncs while the sealing thread
+/// writes it, so the disk gets it in pieces instead of one burst at the end.
+pub const SEAL_SYNC_BYTES: u64 = 2 * 1024 * 1024;

@@ -14,7 +14,7 @@ use settlement::store::{
     INDEX_KEY_LEN, IndexKey, IndexRun, IndexValue, ReadStore, Store, WriteBatch, WriteOp,
 };
 
-use crate::limits::SEAL_RUNS_QUEUED_MAX;
+use crate::limits::{self, SEAL_RUNS_QUEUED_MAX};
 use crate::storage::StateSlot;
 use crate::storage::engine::index_options;
 use crate::storage::index_filter::IndexFilter;
@@ -236,13 +236,63 @@ fn write_run_file(path: &std::path::Path, run: &IndexRun, through: u64) -> Resul
     let mut w = SstFileWriter::create(&opts);
     w.open(path)
         .map_err(|e| format!("create {}: {e}", path.display()))?;
-    for e in &sorted {
+    let mut pacer = SyncPacer::open(path, limits::SEAL_SYNC_BYTES)?;
+    for (i, e) in sorted.iter().enumerate() {
         w.put(e.key(), e.value)
             .map_err(|e| format!("write {}: {e}", path.display()))?;
+        if i % SYNC_CHECK_ENTRIES == SYNC_CHECK_ENTRIES - 1 {
+            pacer.written()?;
+        }
     }
     w.put(INDEX_THROUGH_KEY, through.to_be_bytes())
         .map_err(|e| format!("write {}: {e}", path.display()))?;
     w.finish().map_err(|e| format!("finish {}: {e}", path.display()))
+}
+
+/// Entries written between two looks at a run file's size.
+const SYNC_CHECK_ENTRIES: usize = 4096;
+
+/// Writes a run file's pages to the disk as it grows, [`limits::SEAL_SYNC_BYTES`] at a time.
+/// RocksDB's table-file writer (the Rust bindings give it default I/O options) leaves the
+/// whole file, about 45 MB, in the page cache until its final fsync, a burst on the disk
+/// that every node's log appends share. Syncing as it goes (what RocksDB's `bytes_per_sync`
+/// does for its own files) keeps each burst small; the sealing thread, not the Raft thread,
+/// waits for it. Measured in the paced cluster bench: the slowest 250 ms window during
+/// seals 30-39 ms with it against 31-60 ms without; no difference in the p99.
+struct SyncPacer {
+    file: std::fs::File,
+    /// The file's length at its last sync.
+    synced: u64,
+    step: u64,
+    path: PathBuf,
+}
+
+impl SyncPacer {
+    /// Opens the file at `path` (being written through another handle) to sync it.
+    fn open(path: &std::path::Path, step: u64) -> Result<SyncPacer, String> {
+        let file =
+            std::fs::File::open(path).map_err(|e| format!("open {} to sync it: {e}", path.display()))?;
+        Ok(SyncPacer {
+            file,
+            synced: 0,
+            step,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Syncs the file when it has grown by the step since the last sync.
+    fn written(&mut self) -> Result<(), String> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| format!("size of {}: {e}", self.path.display()))?
+            .len();
+        if len >= self.synced + self.step {
+            rustix::fs::fdatasync(&self.file).map_err(|e| format!("sync {}: {e}", self.path.display()))?;
+            self.synced = len;
+        }
+        Ok(())
+    }
 }
 
 fn ingest_run_file(db: &DB, cf: &str, path: &std::path::Path) -> Result<(), String> {
@@ -570,6 +620,30 @@ mod tests {
             dirs.borrow_mut().push(dir);
             engine.state_store().unwrap()
         });
+    }
+
+    /// The pacer syncs each time the file has grown by its step since the last sync, and
+    /// not in between.
+    #[test]
+    fn a_run_file_is_synced_each_time_it_grows_by_the_step() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.sst");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let mut pacer = SyncPacer::open(&path, 1000).unwrap();
+        let mut grow = |n: usize| f.write_all(&vec![7u8; n]).unwrap();
+        grow(999);
+        pacer.written().unwrap();
+        assert_eq!(pacer.synced, 0, "999 bytes are less than a step");
+        grow(1);
+        pacer.written().unwrap();
+        assert_eq!(pacer.synced, 1000);
+        grow(2500);
+        pacer.written().unwrap();
+        assert_eq!(pacer.synced, 3500, "a sync covers everything written so far");
+        grow(999);
+        pacer.written().unwrap();
+        assert_eq!(pacer.synced, 3500);
     }
 
     /// Lookups answer from the in-memory filter and RocksDB together: with filters sized for
