@@ -68,7 +68,12 @@ pub const LOG_COMPACT_INTERVAL_ENTRIES: u64 = 4096;
 
 /// ...or applied command bytes, whichever comes first. The log's disk footprint stays
 /// near [`LOG_RETAIN_BYTES`] plus this, beyond what the state's last flush still needs.
-pub const LOG_COMPACT_INTERVAL_BYTES: u64 = 256 << 20;
+/// Smaller steps let the range deletions reach RocksDB's own compactions of the log sooner:
+/// in the paced cluster bench (5,000 batches at 100,000 records/s) a node's log compaction
+/// read 196 MB and wrote 97 MB back with compactions every 700 entries of about 89 KB,
+/// against 262 MB and 154 MB at 256 MiB, and the run's slowest batch was 46-72 ms against
+/// 67-126 ms (A B B A twice; p99 17.5-27.1 ms against 21.6-26.6 ms).
+pub const LOG_COMPACT_INTERVAL_BYTES: u64 = 64 << 20;
 
 /// Write-ahead log kept on disk, at most (RocksDB's `max_total_wal_size`): past it, the
 /// column families still holding the oldest WAL file are flushed so it can be deleted.
