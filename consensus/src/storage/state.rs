@@ -631,19 +631,13 @@ mod tests {
         let path = dir.path().join("run.sst");
         let mut f = std::fs::File::create(&path).unwrap();
         let mut pacer = SyncPacer::open(&path, 1000).unwrap();
-        let mut grow = |n: usize| f.write_all(&vec![7u8; n]).unwrap();
-        grow(999);
-        pacer.written().unwrap();
-        assert_eq!(pacer.synced, 0, "999 bytes are less than a step");
-        grow(1);
-        pacer.written().unwrap();
-        assert_eq!(pacer.synced, 1000);
-        grow(2500);
-        pacer.written().unwrap();
-        assert_eq!(pacer.synced, 3500, "a sync covers everything written so far");
-        grow(999);
-        pacer.written().unwrap();
-        assert_eq!(pacer.synced, 3500);
+        // (bytes written, the length synced after): less than a step, exactly one, a sync
+        // covering everything written so far, then less than a step again.
+        for (grow, synced) in [(999, 0), (1, 1000), (2500, 3500), (999, 3500)] {
+            f.write_all(&vec![7u8; grow]).unwrap();
+            pacer.written().unwrap();
+            assert_eq!(pacer.synced, synced, "after writing {grow} more bytes");
+        }
     }
 
     /// Lookups answer from the in-memory filter and RocksDB together: with filters sized for
@@ -652,11 +646,7 @@ mod tests {
     #[test]
     fn lookups_find_every_sealed_key_across_filter_rebuilds_clears_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
-        let key = |i: u32| {
-            let mut k = [b'K'; INDEX_KEY_LEN];
-            k[INDEX_KEY_LEN - 4..].copy_from_slice(&i.to_be_bytes());
-            k
-        };
+        let key = numbered_key;
         let value = |i: u32| {
             let mut v = [0u8; 12];
             v[..4].copy_from_slice(&i.to_be_bytes());
