@@ -9,8 +9,10 @@
 //! 720 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
 //! memory before sealing a run, default the settlement limit; `BENCH_TIMELINE`, a directory:
 //! write the latency per 250 ms window and each node's RocksDB LOG there; `BENCH_ROCKS_STATS` set: print each
-//! node's RocksDB flush and compaction statistics at the end). Prints committed batches/s,
-//! records/s, p50/p99 propose-to-applied latency at the leader, the slowest batch and when
+//! node's RocksDB flush and compaction statistics at the end; the nodes' warnings and errors
+//! go to stderr, `RUST_LOG` widens them). Prints committed batches/s,
+//! records/s, p50/p99 propose-to-applied latency at the leader, the batches over 25 ms,
+//! the slowest batch and when
 //! it was proposed, the process's CPU time per record (all three nodes and the client, from
 //! `/proc/self/stat`) and how it splits over thread groups (Raft ready loops, RocksDB
 //! flushes and compactions, duplicate-index sealing and filter builds, tokio; from
@@ -217,6 +219,15 @@ fn fsync_latencies(dir: &std::path::Path, n: usize) -> Vec<Duration> {
 }
 
 fn main() {
+    // The nodes report a fatal error (the one that stops a node, after which its proposals
+    // answer `Stopped`) and their warnings through `tracing`; `RUST_LOG` widens the filter.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let batches = env_or("BENCH_BATCHES", 60);
     let in_flight = env_or("BENCH_IN_FLIGHT", 8);
     let rate = env_or("BENCH_RATE", 0);
@@ -390,6 +401,15 @@ fn main() {
         "  commit latency (propose -> applied at leader): p50 {:.1} ms, p99 {:.1} ms",
         percentile(&sorted, 0.50).as_secs_f64() * 1e3,
         percentile(&sorted, 0.99).as_secs_f64() * 1e3
+    );
+    // DESIGN.md's latency target is p99 <= 25 ms at 100,000 records/s: this count tells how
+    // far a run is from it (the target holds while it stays under 1% of the batches), which
+    // p99 alone hides when a few stalls decide it.
+    let over = sorted.iter().filter(|l| **l > Duration::from_millis(25)).count();
+    println!(
+        "  batches over 25 ms: {over} of {} ({:.2}%)",
+        sorted.len(),
+        over as f64 * 100.0 / sorted.len().max(1) as f64
     );
     let (worst_at, worst) = timeline
         .iter()
