@@ -5,8 +5,8 @@
 //! `cargo bench -p consensus --bench cluster` (env: `BENCH_BATCHES`, default 60;
 //! `BENCH_IN_FLIGHT`, default 8; `BENCH_RATE`, records/s, default 0 = as fast as the
 //! in-flight bound allows; `BENCH_COMPACT_EVERY`, applied entries between log compactions,
-//! default the node's: 4,096 entries or 64 MiB of commands, whichever comes first, so about
-//! 720 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
+//! default the node's: 4,096 entries or 16 MiB of commands, whichever comes first, so about
+//! 180 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
 //! memory before sealing a run, default the settlement limit; `BENCH_TIMELINE`, a directory:
 //! write the latency per 250 ms window and each node's RocksDB LOG there; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end; the nodes' warnings and errors

@@ -25,7 +25,7 @@
 //! heartbeat_ticks = 2
 //! sync = true                     # fsync the log (never turn off in production)
 //! log_retain_mib = 128            # log kept behind the applied index (for lagging peers)
-//! log_compact_every_mib = 64      # applied commands between two log compactions
+//! log_compact_every_mib = 16      # applied commands between two log compactions
 //!
 //! [[peers]]                       # every member, this node included
 //! node_id = 2

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, FlushOptions, Options};
 
 use crate::error::{ConsensusError, Result};
-use crate::limits::WAL_BYTES_MAX;
+use crate::limits::{LOG_MEMTABLE_BYTES, WAL_BYTES_MAX};
 use crate::storage::state::Sealing;
 use crate::storage::{RocksLogStore, RocksStateStore};
 
@@ -154,7 +154,8 @@ impl RocksEngine {
         // file alive (measured: 450 MB per node after 4,000 batches, growing with the log, up
         // to RocksDB's default bound of four times all write buffers, 2 GB); the log entries in
         // them were already in table files. Beyond this size RocksDB flushes the column
-        // families holding the oldest WAL file (in practice `raft_meta`'s few kilobytes).
+        // families holding the oldest WAL file: `raft_meta`'s few kilobytes and the log's
+        // memtable (limits::LOG_MEMTABLE_BYTES).
         opts.set_max_total_wal_size(WAL_BYTES_MAX);
         // Flushes and compactions write their table and blob files with O_DIRECT where the
         // directory allows it. Buffered, a flush left tens of megabytes dirty in the page cache
@@ -206,6 +207,10 @@ impl RocksEngine {
         // Entries are read back soon after they are written and deleted by compaction; not
         // compressing them saves CPU on the hot path.
         log_opts.set_compression_type(DBCompressionType::None);
+        // Flushed when the WAL bound is reached, by which time the log's compactions have
+        // covered most of the memtable's entries with range deletions and the flush drops
+        // them (limits::LOG_MEMTABLE_BYTES).
+        log_opts.set_write_buffer_size(LOG_MEMTABLE_BYTES);
         let cfs = vec![
             ColumnFamilyDescriptor::new(CF_LOG, log_opts),
             ColumnFamilyDescriptor::new(CF_META, Options::default()),

@@ -29,8 +29,10 @@
 //! refused as corrupt.
 //!
 //! The write-ahead log is shared by all column families and capped (`limits::WAL_BYTES_MAX`):
-//! past the cap RocksDB flushes whatever still holds the oldest WAL file, in practice the
-//! few kilobytes of `raft_meta`.
+//! past the cap RocksDB flushes whatever still holds the oldest WAL file: the few kilobytes
+//! of `raft_meta`, and the log's memtable, which is sized so that this is what flushes it
+//! (`limits::LOG_MEMTABLE_BYTES`): by then most of its entries are compacted, and the
+//! flush drops them.
 //!
 //! [`RocksEngine::stats`] reports what each column family has flushed and compacted.
 

@@ -502,6 +502,33 @@ mod tests {
         assert_eq!(log.entries(61, 101, None).unwrap(), entries(61, 100));
     }
 
+    /// Entries compacted while still in the memtable are dropped when it is flushed, not
+    /// written to a table file (what `limits::LOG_MEMTABLE_BYTES` relies on).
+    #[test]
+    fn a_flush_drops_the_entries_compacted_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut log = engine.log_store().unwrap();
+        let db = log.db.clone();
+        log.append(&entries(1, 1000), None, false).unwrap();
+        log.compact(990).unwrap();
+        db.flush_cf(&db.cf_handle(CF_LOG).unwrap()).unwrap();
+        let written: usize = db
+            .live_files()
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.column_family_name == CF_LOG)
+            .map(|f| f.size)
+            .sum();
+        // 1,000 KiB of entries were appended; 10 KiB of them are kept.
+        assert!(
+            written < 64 << 10,
+            "the flush wrote {written} bytes of log table files"
+        );
+        assert_eq!(log.first_index(), 991);
+        assert_eq!(log.entries(991, 1001, None).unwrap(), entries(991, 1000));
+    }
+
     #[test]
     fn rocks_log_store_passes_the_conformance_suite() {
         let dirs = std::cell::RefCell::new(Vec::new());
