@@ -8,7 +8,7 @@
 //! default the node's: 4,096 entries or 16 MiB of commands, whichever comes first, so about
 //! 180 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
 //! memory before sealing a run, default the settlement limit; `BENCH_TIMELINE`, a directory:
-//! write the latency per 250 ms window and each node's RocksDB LOG there; `BENCH_ROCKS_STATS` set: print each
+//! write the latency per 250 ms window and each node's RocksDB LOGs (state and log databases) there; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end; the nodes' warnings and errors
 //! go to stderr, `RUST_LOG` widens them). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the batches over 25 ms,
@@ -451,8 +451,10 @@ fn main() {
         let out = std::path::PathBuf::from(out);
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join("timeline.txt"), text).unwrap();
-        for (i, d) in dirs.iter().enumerate() {
-            let _ = std::fs::copy(d.path().join("LOG"), out.join(format!("node{}.LOG", i + 1)));
+        for (i, e) in engines.iter().enumerate() {
+            let [log_db, state_db] = e.info_logs();
+            let _ = std::fs::copy(log_db, out.join(format!("node{}.log-db.LOG", i + 1)));
+            let _ = std::fs::copy(state_db, out.join(format!("node{}.LOG", i + 1)));
         }
         println!("  timeline and RocksDB logs in {}", out.display());
     }

@@ -93,6 +93,13 @@ pub const LOG_MEMTABLE_BYTES: usize = 320 << 20;
 /// column families still holding the oldest WAL file are flushed so it can be deleted.
 pub const WAL_BYTES_MAX: u64 = 256 << 20;
 
+/// Write-ahead log files of the log's database kept for reuse (RocksDB's
+/// `recycle_log_file_num`). Its WAL is switched when the log's memtable is flushed, which
+/// the WAL bound decides, so one file at a time becomes obsolete; two leave room for a
+/// flush asked for by a snapshot install. Disk: up to this many files of about
+/// [`WAL_BYTES_MAX`] each, beside the live WAL.
+pub const WAL_FILES_RECYCLED: usize = 2;
+
 /// Peer addresses (and membership changes) carried in one conf change context.
 pub const PEERS_MAX: usize = 64;
 

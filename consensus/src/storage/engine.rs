@@ -1,4 +1,4 @@
-//! The RocksDB instance holding a node's log, metadata and state.
+//! The RocksDB databases holding a node's log, metadata and state.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, DBCompressionType, FlushOptions, Options};
 
 use crate::error::{ConsensusError, Result};
-use crate::limits::{LOG_MEMTABLE_BYTES, WAL_BYTES_MAX};
+use crate::limits::{LOG_MEMTABLE_BYTES, WAL_BYTES_MAX, WAL_FILES_RECYCLED};
 use crate::storage::state::Sealing;
 use crate::storage::{RocksLogStore, RocksStateStore};
 
@@ -119,10 +119,160 @@ fn supports_direct_io(dir: &Path) -> bool {
     written.is_ok()
 }
 
+/// The log database's directory inside a node's data directory.
+const LOG_DB_DIR: &str = "raft-log";
+
+/// Options both databases share.
+fn base_options(direct: bool) -> Result<Options> {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_max_background_jobs(2);
+    opts.set_use_direct_io_for_flush_and_compaction(direct);
+    // Closing does not flush the memtables (a graceful `Node::stop` flushes the state
+    // before it closes): an unclean close is a crash as far as the state is concerned,
+    // and the restart replays the entries applied since the last flush from the Raft
+    // log. The tests' simulated crashes close the databases this way, so they exercise
+    // that replay. The Rust bindings have no setter for this option; RocksDB's
+    // options-string parser sets it.
+    opts.get_options_from_string("avoid_flush_during_shutdown=true")
+        .map_err(|e| ConsensusError::storage("options", e))
+}
+
+/// The state's database: state writes skip its write-ahead log (see the storage module
+/// docs), so it holds only the duplicate-index clears.
+fn state_db_options(direct: bool) -> Result<Options> {
+    base_options(direct)
+}
+
+/// The Raft log's database: log entries and metadata, every write in its write-ahead log.
+///
+/// The WAL is bounded: a WAL file is deleted (here: recycled) only once every column family
+/// with writes in it has flushed them, and `raft_meta` takes a hard state write with almost
+/// every append and flushes almost never, so it kept every WAL file alive (measured: 450 MB
+/// per node after 4,000 batches, growing with the log, up to RocksDB's default bound of
+/// four times all write buffers). Beyond the bound RocksDB flushes the column families
+/// holding the oldest WAL file: `raft_meta`'s few kilobytes and the log's memtable
+/// (limits::LOG_MEMTABLE_BYTES).
+///
+/// WAL files are recycled: RocksDB overwrites an old WAL file instead of creating a new one
+/// and deleting the old. An append's fdatasync then writes data blocks only, not the
+/// file's size and block map, and no WAL file is unlinked (on a file system mounted with
+/// `discard`, an unlink discards its blocks, and the cluster bench's log appends stalled
+/// while 256 MB of WAL went at once). RocksDB refuses recycling in a database with writes
+/// that skip the WAL, which is why the log has a database of its own.
+fn log_db_options(direct: bool) -> Result<Options> {
+    let mut opts = base_options(direct)?;
+    opts.set_max_total_wal_size(WAL_BYTES_MAX);
+    opts.set_recycle_log_file_num(WAL_FILES_RECYCLED);
+    Ok(opts)
+}
+
+fn log_column_families() -> Vec<ColumnFamilyDescriptor> {
+    let mut log_opts = Options::default();
+    // Entries are read back soon after they are written and deleted by compaction; not
+    // compressing them saves CPU on the hot path.
+    log_opts.set_compression_type(DBCompressionType::None);
+    // Flushed when the WAL bound is reached, by which time the log's compactions have
+    // covered most of the memtable's entries with range deletions and the flush drops
+    // them (limits::LOG_MEMTABLE_BYTES).
+    log_opts.set_write_buffer_size(LOG_MEMTABLE_BYTES);
+    vec![
+        ColumnFamilyDescriptor::new(CF_LOG, log_opts),
+        ColumnFamilyDescriptor::new(CF_META, Options::default()),
+    ]
+}
+
+fn state_column_families() -> Vec<ColumnFamilyDescriptor> {
+    let mut state_opts = Options::default();
+    state_opts.set_compression_type(DBCompressionType::Lz4);
+    // Point reads of the state that miss (each new batch's idempotency key) are answered
+    // by whole-key bloom filters in the memtable and in every table file without walking
+    // the skip list or reading blocks. They were sized when every record's duplicate
+    // check was a state read; not measured again since the duplicate index moved out.
+    state_opts.set_memtable_prefix_bloom_ratio(0.1);
+    state_opts.set_memtable_whole_key_filtering(true);
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    table.set_whole_key_filtering(true);
+    state_opts.set_block_based_table_factory(&table);
+    // Values of 4 KiB and more (each stored batch with its records, about 90 KB per 1,000
+    // records; leaf-hash chunks, 8 KiB) go to blob files when the memtable is flushed and
+    // are never rewritten by compaction, which then moves only the small keys and values
+    // (ledgers, batch keys) and a reference per large value. Without this, every
+    // compaction decompressed and recompressed the records (RocksDB's BlobDB, the
+    // key-value separation of WiscKey). Blob files are LZ4-compressed once; garbage
+    // collection reclaims the blobs of a state slot cleared by a snapshot install.
+    state_opts.set_enable_blob_files(true);
+    state_opts.set_min_blob_size(4096);
+    state_opts.set_blob_compression_type(DBCompressionType::Lz4);
+    state_opts.set_enable_blob_gc(true);
+    let index_opts = index_options();
+    vec![
+        ColumnFamilyDescriptor::new(CF_STATE_A, state_opts.clone()),
+        ColumnFamilyDescriptor::new(CF_STATE_B, state_opts),
+        ColumnFamilyDescriptor::new(CF_INDEX_A, index_opts.clone()),
+        ColumnFamilyDescriptor::new(CF_INDEX_B, index_opts),
+    ]
+}
+
+/// Copies the log and its metadata from the state's database (where versions before the
+/// split kept them) into a new log database at `log_path`: written and flushed in a
+/// scratch directory, which is then renamed into place, so a crash leaves either no log
+/// database (the copy is redone) or a complete one (the caller then drops the old column
+/// families).
+fn move_log_out(old: &DB, log_path: &Path, direct: bool) -> Result<()> {
+    let err = |what: &'static str| move |e: rocksdb::Error| ConsensusError::storage(what, e);
+    let scratch = log_path.with_extension("moving");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .map_err(|e| ConsensusError::storage("remove an unfinished log move", e))?;
+    }
+    {
+        let new = DB::open_cf_descriptors(&log_db_options(direct)?, &scratch, log_column_families())
+            .map_err(err("create the log database"))?;
+        for name in [CF_LOG, CF_META] {
+            let (Some(from), Some(to)) = (old.cf_handle(name), new.cf_handle(name)) else {
+                continue;
+            };
+            let mut it = old.raw_iterator_cf(from);
+            it.seek_to_first();
+            let mut batch = rocksdb::WriteBatch::default();
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                batch.put_cf(to, k, v);
+                if batch.size_in_bytes() >= 4 << 20 {
+                    new.write(std::mem::take(&mut batch))
+                        .map_err(err("copy the log"))?;
+                }
+                it.next();
+            }
+            it.status().map_err(err("read the log to move"))?;
+            new.write(batch).map_err(err("copy the log"))?;
+        }
+        for name in [CF_LOG, CF_META] {
+            let cf = new
+                .cf_handle(name)
+                .expect("log column families are created at open");
+            new.flush_cf(cf).map_err(err("flush the moved log"))?;
+        }
+    }
+    std::fs::rename(&scratch, log_path)
+        .and_then(|()| {
+            let parent = log_path.parent().unwrap_or(Path::new("."));
+            std::fs::File::open(parent)?.sync_all()
+        })
+        .map_err(|e| ConsensusError::storage("move the log database into place", e))?;
+    tracing::info!(path = %log_path.display(), "moved the Raft log into its own database");
+    Ok(())
+}
+
 /// A node's RocksDB: open it once, then take its log store and state stores.
 #[derive(Clone)]
 pub struct RocksEngine {
+    /// The state slots and duplicate indexes.
     db: Arc<DB>,
+    /// The Raft log and its metadata (hard state, membership, snapshot point, active slot).
+    log_db: Arc<DB>,
     path: PathBuf,
     sync: bool,
     /// Each slot's duplicate-index sealing and filter (A, then B), shared by its stores.
@@ -139,24 +289,12 @@ impl std::fmt::Debug for RocksEngine {
 }
 
 impl RocksEngine {
-    /// Opens (creating if needed) the database at `path`. With `sync`, log appends and hard
-    /// state writes wait for the WAL fsync; turn it off only for tests that do not crash
-    /// the machine.
+    /// Opens (creating if needed) a node's databases in `path`: the state's there, the
+    /// Raft log's in its `raft-log` directory (moving the log out of the state's database
+    /// if an earlier version kept it there). With `sync`, log appends and hard state writes
+    /// wait for the WAL fsync; turn it off only for tests that do not crash the machine.
     pub fn open(path: impl AsRef<Path>, sync: bool) -> Result<RocksEngine> {
         let path = path.as_ref().to_path_buf();
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_max_background_jobs(2);
-        // One write-ahead log serves every column family, and a WAL file is deleted only once
-        // every column family with writes in it has flushed them. `raft_meta` takes a hard
-        // state write with almost every append and flushes almost never, so it kept every WAL
-        // file alive (measured: 450 MB per node after 4,000 batches, growing with the log, up
-        // to RocksDB's default bound of four times all write buffers, 2 GB); the log entries in
-        // them were already in table files. Beyond this size RocksDB flushes the column
-        // families holding the oldest WAL file: `raft_meta`'s few kilobytes and the log's
-        // memtable (limits::LOG_MEMTABLE_BYTES).
-        opts.set_max_total_wal_size(WAL_BYTES_MAX);
         // Flushes and compactions write their table and blob files with O_DIRECT where the
         // directory allows it. Buffered, a flush left tens of megabytes dirty in the page cache
         // to be written back in a burst, and the log appends of all three nodes of the cluster
@@ -169,58 +307,31 @@ impl RocksEngine {
         if !direct {
             tracing::warn!(path = %path.display(), "the data directory does not take direct I/O; flushes and compactions write through the page cache");
         }
-        opts.set_use_direct_io_for_flush_and_compaction(direct);
-        // Closing does not flush the state's memtables (a graceful `Node::stop` flushes
-        // before it closes): an unclean close is a crash as far as the state is concerned,
-        // and the restart replays the entries applied since the last flush from the Raft
-        // log. The tests' simulated crashes close the database this way, so they exercise
-        // that replay. The Rust bindings have no setter for this option; RocksDB's
-        // options-string parser sets it.
-        let opts = opts
-            .get_options_from_string("avoid_flush_during_shutdown=true")
-            .map_err(|e| ConsensusError::storage("options", e))?;
-        let mut state_opts = Options::default();
-        state_opts.set_compression_type(DBCompressionType::Lz4);
-        // Point reads of the state that miss (each new batch's idempotency key) are answered
-        // by whole-key bloom filters in the memtable and in every table file without walking
-        // the skip list or reading blocks. They were sized when every record's duplicate
-        // check was a state read; not measured again since the duplicate index moved out.
-        state_opts.set_memtable_prefix_bloom_ratio(0.1);
-        state_opts.set_memtable_whole_key_filtering(true);
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        table.set_whole_key_filtering(true);
-        state_opts.set_block_based_table_factory(&table);
-        // Values of 4 KiB and more (each stored batch with its records, about 90 KB per 1,000
-        // records; leaf-hash chunks, 8 KiB) go to blob files when the memtable is flushed and
-        // are never rewritten by compaction, which then moves only the small keys and values
-        // (ledgers, batch keys) and a reference per large value. Without this, every
-        // compaction decompressed and recompressed the records (RocksDB's BlobDB, the
-        // key-value separation of WiscKey). Blob files are LZ4-compressed once; garbage
-        // collection reclaims the blobs of a state slot cleared by a snapshot install.
-        state_opts.set_enable_blob_files(true);
-        state_opts.set_min_blob_size(4096);
-        state_opts.set_blob_compression_type(DBCompressionType::Lz4);
-        state_opts.set_enable_blob_gc(true);
-        let index_opts = index_options();
-        let mut log_opts = Options::default();
-        // Entries are read back soon after they are written and deleted by compaction; not
-        // compressing them saves CPU on the hot path.
-        log_opts.set_compression_type(DBCompressionType::None);
-        // Flushed when the WAL bound is reached, by which time the log's compactions have
-        // covered most of the memtable's entries with range deletions and the flush drops
-        // them (limits::LOG_MEMTABLE_BYTES).
-        log_opts.set_write_buffer_size(LOG_MEMTABLE_BYTES);
-        let cfs = vec![
-            ColumnFamilyDescriptor::new(CF_LOG, log_opts),
-            ColumnFamilyDescriptor::new(CF_META, Options::default()),
-            ColumnFamilyDescriptor::new(CF_STATE_A, state_opts.clone()),
-            ColumnFamilyDescriptor::new(CF_STATE_B, state_opts),
-            ColumnFamilyDescriptor::new(CF_INDEX_A, index_opts.clone()),
-            ColumnFamilyDescriptor::new(CF_INDEX_B, index_opts),
-        ];
-        let db =
-            DB::open_cf_descriptors(&opts, &path, cfs).map_err(|e| ConsensusError::storage("open", e))?;
+        let legacy: Vec<String> = DB::list_cf(&Options::default(), &path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|cf| cf == CF_LOG || cf == CF_META)
+            .collect();
+        let mut cfs = state_column_families();
+        cfs.extend(
+            legacy
+                .iter()
+                .map(|cf| ColumnFamilyDescriptor::new(cf, Options::default())),
+        );
+        let mut db = DB::open_cf_descriptors(&state_db_options(direct)?, &path, cfs)
+            .map_err(|e| ConsensusError::storage("open the state database", e))?;
+        let log_path = path.join(LOG_DB_DIR);
+        if !legacy.is_empty() {
+            if !log_path.exists() {
+                move_log_out(&db, &log_path, direct)?;
+            }
+            for cf in &legacy {
+                db.drop_cf(cf)
+                    .map_err(|e| ConsensusError::storage("drop the moved log column family", e))?;
+            }
+        }
+        let log_db = DB::open_cf_descriptors(&log_db_options(direct)?, &log_path, log_column_families())
+            .map_err(|e| ConsensusError::storage("open the log database", e))?;
         crate::storage::state::remove_unsealed_runs(&path)
             .map_err(|e| ConsensusError::storage("remove unsealed duplicate-index runs", e))?;
         let db = Arc::new(db);
@@ -230,6 +341,7 @@ impl RocksEngine {
         }
         Ok(RocksEngine {
             db,
+            log_db: Arc::new(log_db),
             path,
             sync,
             sealing: Arc::new(sealing),
@@ -248,9 +360,9 @@ impl RocksEngine {
 
     /// The state slot the state machine reads and writes.
     pub fn active_slot(&self) -> Result<StateSlot> {
-        let cf = self.db.cf_handle(CF_META).expect("meta column family exists");
+        let cf = self.log_db.cf_handle(CF_META).expect("meta column family exists");
         match self
-            .db
+            .log_db
             .get_cf(cf, KEY_ACTIVE_STATE)
             .map_err(|e| ConsensusError::storage("read active state flag", e))?
         {
@@ -261,7 +373,7 @@ impl RocksEngine {
 
     /// The log store.
     pub fn log_store(&self) -> Result<RocksLogStore> {
-        RocksLogStore::open(self.db.clone(), self.sync)
+        RocksLogStore::open(self.log_db.clone(), self.sync)
     }
 
     /// The active state store (what the state machine is opened over).
@@ -303,23 +415,35 @@ impl RocksEngine {
     /// database-wide ones (`rocksdb.dbstats`), for diagnostics and benchmarks.
     pub fn stats(&self) -> Result<String> {
         let mut out = String::new();
-        for name in [CF_LOG, CF_META, CF_STATE_A, CF_STATE_B, CF_INDEX_A, CF_INDEX_B] {
-            let cf = self
-                .db
-                .cf_handle(name)
-                .expect("column families are created at open");
-            let s = self
-                .db
-                .property_value_cf(cf, "rocksdb.cfstats-no-file-histogram")
-                .map_err(|e| ConsensusError::storage("read statistics", e))?;
-            out.push_str(&format!("column family {name}\n{}\n", s.unwrap_or_default()));
+        let dbs = [
+            ("log", &self.log_db, &[CF_LOG, CF_META][..]),
+            (
+                "state",
+                &self.db,
+                &[CF_STATE_A, CF_STATE_B, CF_INDEX_A, CF_INDEX_B][..],
+            ),
+        ];
+        for (_, db, names) in dbs {
+            for name in names {
+                let cf = db.cf_handle(name).expect("column families are created at open");
+                let s = db
+                    .property_value_cf(cf, "rocksdb.cfstats-no-file-histogram")
+                    .map_err(|e| ConsensusError::storage("read statistics", e))?;
+                out.push_str(&format!("column family {name}\n{}\n", s.unwrap_or_default()));
+            }
         }
-        let s = self
-            .db
-            .property_value("rocksdb.dbstats")
-            .map_err(|e| ConsensusError::storage("read statistics", e))?;
-        out.push_str(&s.unwrap_or_default());
+        for (label, db, _) in dbs {
+            let s = db
+                .property_value("rocksdb.dbstats")
+                .map_err(|e| ConsensusError::storage("read statistics", e))?;
+            out.push_str(&format!("{label} database\n{}\n", s.unwrap_or_default()));
+        }
         Ok(out)
+    }
+
+    /// The RocksDB LOG files of the log and state databases, for diagnostics and benchmarks.
+    pub fn info_logs(&self) -> [PathBuf; 2] {
+        [self.path.join(LOG_DB_DIR).join("LOG"), self.path.join("LOG")]
     }
 
     /// The database (tests of the stores).
@@ -417,9 +541,26 @@ mod tests {
         assert!(!sub.join("DIRECT_IO_PROBE").exists());
     }
 
+    /// Bytes of WAL files (live and kept for reuse) in the log database of `dir`.
+    fn wal_bytes(dir: &Path) -> u64 {
+        // RocksDB deletes and renames WAL files in the background: one listed here may be
+        // gone by the time its size is read, and then it no longer counts.
+        std::fs::read_dir(dir.join(LOG_DB_DIR))
+            .unwrap()
+            .map(|f| f.unwrap())
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
+            .filter_map(|f| match f.metadata() {
+                Ok(m) => Some(m.len()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("size of {:?}: {e}", f.path()),
+            })
+            .sum()
+    }
+
     /// The write-ahead log does not grow with the Raft log: the hard state written beside
     /// each append used to keep every WAL file alive (its column family almost never
-    /// flushes). 640 MiB of entries, each append with a hard state, as the driver writes them.
+    /// flushes). 1.5 GiB of entries, each append with a hard state and the log compacted
+    /// every 16 entries, as the driver does.
     #[test]
     fn the_write_ahead_log_stays_bounded_while_the_log_grows() {
         use crate::storage::LogStore;
@@ -429,7 +570,7 @@ mod tests {
         let mut log = engine.log_store().unwrap();
         let data = vec![7u8; 1 << 20];
         let mut wal_max = 0u64;
-        for index in 1..=640u64 {
+        for index in 1..=1536u64 {
             let e = Entry {
                 index,
                 term: 1,
@@ -442,27 +583,100 @@ mod tests {
                 ..Default::default()
             };
             log.append(&[e], Some(&hs), false).unwrap();
-            // RocksDB deletes obsolete WAL files in the background: one listed here may be
-            // gone by the time its size is read, and then it no longer counts.
-            let wal: u64 = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|f| f.unwrap())
-                .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
-                .filter_map(|f| match f.metadata() {
-                    Ok(m) => Some(m.len()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => panic!("size of {:?}: {e}", f.path()),
-                })
-                .sum();
-            wal_max = wal_max.max(wal);
+            if index % 16 == 0 && index > 64 {
+                log.compact(index - 64).unwrap();
+            }
+            wal_max = wal_max.max(wal_bytes(dir.path()));
         }
-        // Bound plus the WAL file being written when a flush was asked for (one memtable).
-        let bound = WAL_BYTES_MAX + (128 << 20);
+        // The live WAL reaches the bound plus what is written while the flush it asked for
+        // runs (one memtable at most), and each file kept for reuse is one such WAL.
+        let per_file = WAL_BYTES_MAX + (128 << 20);
+        let bound = per_file * (1 + WAL_FILES_RECYCLED as u64);
         assert!(
             wal_max <= bound,
             "the WAL reached {} MiB (bound {} MiB)",
             wal_max >> 20,
             bound >> 20
         );
+    }
+
+    /// A data directory of a version that kept the log in the state's database: the log,
+    /// its metadata and the active slot move to the log database, the old column families
+    /// go, the state stays; an unfinished earlier move is redone, and a second open finds
+    /// nothing to move.
+    #[test]
+    fn a_log_kept_in_the_state_database_is_moved_out_at_open() {
+        use crate::storage::LogStore;
+        use raft::eraftpb::{Entry, HardState};
+        use settlement::store::{ReadStore, Store, WriteBatch};
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<Entry> = (1..=20u64)
+            .map(|index| Entry {
+                index,
+                term: 2,
+                data: vec![index as u8; 3000].into(),
+                ..Default::default()
+            })
+            .collect();
+        let hs = HardState {
+            term: 2,
+            vote: 1,
+            commit: 20,
+            ..Default::default()
+        };
+        {
+            // Write with today's stores, then fold the log database's contents into the
+            // state's database, as the earlier layout had them.
+            let engine = RocksEngine::open(dir.path(), false).unwrap();
+            let mut log = engine.log_store().unwrap();
+            log.append(&entries, Some(&hs), false).unwrap();
+            let mut state = engine.slot_store(StateSlot::B);
+            let mut wb = WriteBatch::default();
+            wb.put(b"k".to_vec(), b"v".to_vec());
+            state.write(wb).unwrap();
+            engine.flush_state(StateSlot::B).unwrap();
+            let meta = engine.log_db.cf_handle(CF_META).unwrap();
+            engine
+                .log_db
+                .put_cf(meta, KEY_ACTIVE_STATE, [StateSlot::B.to_byte()])
+                .unwrap();
+            drop((log, state, engine));
+            let mut opts = Options::default();
+            opts.create_missing_column_families(true);
+            let mut cfs: Vec<String> = DB::list_cf(&opts, dir.path()).unwrap();
+            cfs.extend([CF_LOG.to_owned(), CF_META.to_owned()]);
+            let old = DB::open_cf(&opts, dir.path(), cfs).unwrap();
+            let log_db = DB::open_cf(&opts, dir.path().join(LOG_DB_DIR), [CF_LOG, CF_META]).unwrap();
+            for name in [CF_LOG, CF_META] {
+                let (from, to) = (log_db.cf_handle(name).unwrap(), old.cf_handle(name).unwrap());
+                for kv in log_db.iterator_cf(from, rocksdb::IteratorMode::Start) {
+                    let (k, v) = kv.unwrap();
+                    old.put_cf(to, k, v).unwrap();
+                }
+                old.flush_cf(to).unwrap();
+            }
+            drop(log_db);
+            drop(old);
+            std::fs::remove_dir_all(dir.path().join(LOG_DB_DIR)).unwrap();
+            // An earlier move that stopped half way.
+            std::fs::create_dir_all(dir.path().join("raft-log.moving")).unwrap();
+            std::fs::write(dir.path().join("raft-log.moving/CURRENT"), b"garbage").unwrap();
+        }
+        for _ in 0..2 {
+            let engine = RocksEngine::open(dir.path(), false).unwrap();
+            let cfs = DB::list_cf(&Options::default(), dir.path()).unwrap();
+            assert!(
+                !cfs.iter().any(|c| c == CF_LOG || c == CF_META),
+                "the old column families are gone: {cfs:?}"
+            );
+            assert!(!dir.path().join("raft-log.moving").exists());
+            assert_eq!(engine.active_slot().unwrap(), StateSlot::B);
+            let log = engine.log_store().unwrap();
+            assert_eq!(log.hard_state(), hs);
+            assert_eq!((log.first_index(), log.last_index()), (1, 20));
+            assert_eq!(log.entries(1, 21, None).unwrap(), entries);
+            let state = engine.state_store().unwrap();
+            assert_eq!(state.get(b"k").unwrap(), Some(b"v".to_vec()));
+        }
     }
 }

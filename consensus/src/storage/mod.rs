@@ -1,8 +1,13 @@
 //! Durable storage: the Raft log and its metadata ([`LogStore`]) and the state machine's
-//! key-value state ([`RocksStateStore`]), all in one RocksDB instance ([`RocksEngine`]) so a
-//! single atomic write batch can span them.
+//! key-value state ([`RocksStateStore`]), in two RocksDB databases a [`RocksEngine`] opens
+//! together: the log's in the data directory's `raft-log` directory, the state's in the data
+//! directory itself. No write spans both: the log store writes only the log's, the state
+//! store only the state's. They are apart because their write-ahead logs differ (below).
+//! A data directory of a version that kept the log in the state's database has it moved
+//! out when it is opened.
 //!
-//! Column families:
+//! Column families (`raft_log` and `raft_meta` in the log's database, the rest in the
+//! state's):
 //! - `raft_log`: `index (u64 BE) -> eraftpb.Entry` (protobuf 2 bytes).
 //! - `raft_meta`: hard state, membership (conf state, the index it was applied at, peer
 //!   addresses), snapshot metadata (index and term the log was compacted to), and which state
@@ -28,11 +33,13 @@
 //! batch that makes it active. Opening a node whose state is behind its log's start is
 //! refused as corrupt.
 //!
-//! The write-ahead log is shared by all column families and capped (`limits::WAL_BYTES_MAX`):
-//! past the cap RocksDB flushes whatever still holds the oldest WAL file: the few kilobytes
-//! of `raft_meta`, and the log's memtable, which is sized so that this is what flushes it
+//! The log's write-ahead log is capped (`limits::WAL_BYTES_MAX`): past the cap RocksDB
+//! flushes whatever still holds the oldest WAL file: the few kilobytes of `raft_meta`, and
+//! the log's memtable, which is sized so that this is what flushes it
 //! (`limits::LOG_MEMTABLE_BYTES`): by then most of its entries are compacted, and the
-//! flush drops them.
+//! flush drops them. Its WAL files are recycled (`limits::WAL_FILES_RECYCLED`): overwritten
+//! in place instead of created and deleted, which RocksDB allows only in a database whose
+//! writes all go through the WAL; the state's writes skip it, hence two databases.
 //!
 //! [`RocksEngine::stats`] reports what each column family has flushed and compacted.
 
