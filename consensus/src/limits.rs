@@ -84,20 +84,21 @@ pub const LOG_COMPACT_INTERVAL_BYTES: u64 = 16 << 20;
 /// Measured (cluster bench, 5,000 batches paced at 100,000 records/s, 16 in flight, A B B A
 /// twice) against a 64 MiB memtable and 64 MiB steps: each node wrote 111 MB of log table
 /// files instead of 614 MB and ran no log compaction (157-343 MB written before); 15-115
-/// batches took over 25 ms against 34-263, p99 15.9-44.2 ms against 21.0-82.6 ms (the
-/// worst of each side in the same pair). Unpaced, 15,000 batches: 251.9k/235.9k records/s
-/// against 254.2k/241.4k, within the noise between runs.
+/// batches took over 25 ms against 34-263, p99 15.9-44.2 ms against 21.0-82.6 ms (fewer in
+/// each of the four pairs). Unpaced, 15,000 batches: 251.9k/235.9k records/s against
+/// 254.2k/241.4k, within the noise between runs.
 pub const LOG_MEMTABLE_BYTES: usize = 320 << 20;
 
-/// Write-ahead log kept on disk, at most (RocksDB's `max_total_wal_size`): past it, the
-/// column families still holding the oldest WAL file are flushed so it can be deleted.
+/// Write-ahead log of the log's database kept live, at most (RocksDB's
+/// `max_total_wal_size`): past it, the column families still holding the oldest WAL file
+/// are flushed so the file can be recycled ([`WAL_FILES_RECYCLED`]) or deleted.
 pub const WAL_BYTES_MAX: u64 = 256 << 20;
 
 /// Write-ahead log files of the log's database kept for reuse (RocksDB's
 /// `recycle_log_file_num`). Its WAL is switched when the log's memtable is flushed, which
-/// the WAL bound decides, so one file at a time becomes obsolete; two leave room for a
-/// flush asked for by a snapshot install. Disk: up to this many files of about
-/// [`WAL_BYTES_MAX`] each, beside the live WAL.
+/// the WAL bound decides, so one file at a time becomes obsolete; the second covers a
+/// switch of another cause (a memtable of many small entries filling before the bound).
+/// Disk: up to this many files of about [`WAL_BYTES_MAX`] each, beside the live WAL.
 pub const WAL_FILES_RECYCLED: usize = 2;
 
 /// Peer addresses (and membership changes) carried in one conf change context.

@@ -307,11 +307,37 @@ impl RocksEngine {
         if !direct {
             tracing::warn!(path = %path.display(), "the data directory does not take direct I/O; flushes and compactions write through the page cache");
         }
-        let legacy: Vec<String> = DB::list_cf(&Options::default(), &path)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|cf| cf == CF_LOG || cf == CF_META)
+        let open_log = |log_path: &Path| {
+            DB::open_cf_descriptors(&log_db_options(direct)?, log_path, log_column_families())
+                .map_err(|e| ConsensusError::storage("open the log database", e))
+        };
+        // The state's database, if there is one, and which log column families it still has.
+        let existing = DB::list_cf(&Options::default(), &path).ok();
+        let legacy: Vec<String> = existing
+            .iter()
+            .flatten()
+            .filter(|cf| *cf == CF_LOG || *cf == CF_META)
+            .cloned()
             .collect();
+        let log_path = path.join(LOG_DB_DIR);
+        if existing.is_some() && legacy.is_empty() && !log_path.exists() {
+            // A new log would forget the hard state (the vote of the current term) and every
+            // entry the state has not covered.
+            return Err(ConsensusError::Corrupt {
+                what: "data directory",
+                reason: format!(
+                    "{} holds a state database but no Raft log database ({LOG_DB_DIR}/); restore it, or empty the directory and let the node rejoin and catch up by snapshot",
+                    path.display()
+                ),
+            });
+        }
+        // A new data directory gets its log database first: one that stops between the two
+        // opens has a log database and no state database, which the next open completes.
+        let log_db = if legacy.is_empty() {
+            Some(open_log(&log_path)?)
+        } else {
+            None
+        };
         let mut cfs = state_column_families();
         cfs.extend(
             legacy
@@ -320,7 +346,6 @@ impl RocksEngine {
         );
         let mut db = DB::open_cf_descriptors(&state_db_options(direct)?, &path, cfs)
             .map_err(|e| ConsensusError::storage("open the state database", e))?;
-        let log_path = path.join(LOG_DB_DIR);
         if !legacy.is_empty() {
             if !log_path.exists() {
                 move_log_out(&db, &log_path, direct)?;
@@ -330,8 +355,10 @@ impl RocksEngine {
                     .map_err(|e| ConsensusError::storage("drop the moved log column family", e))?;
             }
         }
-        let log_db = DB::open_cf_descriptors(&log_db_options(direct)?, &log_path, log_column_families())
-            .map_err(|e| ConsensusError::storage("open the log database", e))?;
+        let log_db = match log_db {
+            Some(log_db) => log_db,
+            None => open_log(&log_path)?,
+        };
         crate::storage::state::remove_unsealed_runs(&path)
             .map_err(|e| ConsensusError::storage("remove unsealed duplicate-index runs", e))?;
         let db = Arc::new(db);
@@ -598,6 +625,20 @@ mod tests {
             wal_max >> 20,
             bound >> 20
         );
+    }
+
+    /// A state database whose log database is gone is refused, not given an empty log.
+    #[test]
+    fn a_state_database_without_its_log_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksEngine::open(dir.path(), false).unwrap());
+        std::fs::remove_dir_all(dir.path().join(LOG_DB_DIR)).unwrap();
+        let err = RocksEngine::open(dir.path(), false).unwrap_err().to_string();
+        assert!(
+            err.contains("no Raft log database (raft-log/)"),
+            "unexpected error: {err}"
+        );
+        assert!(!dir.path().join(LOG_DB_DIR).exists(), "nothing is created");
     }
 
     /// A data directory of a version that kept the log in the state's database: the log,
