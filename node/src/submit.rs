@@ -198,8 +198,21 @@ pub fn summary(path: &Path, r: &pb::SubmitFileResponse) -> String {
         rejected += b.rejected.len();
         flagged += b.flagged.len();
     }
+    // Which rules rejected records (after the count) and the first rejection in full (at
+    // the end), so the sender sees what went wrong without fetching the RAP file
+    // (`--rap-dir`) or the disputes.
+    let mut by_code: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for x in r.batches.iter().flat_map(|b| &b.rejected) {
+        *by_code.entry(x.code.as_str()).or_default() += 1;
+    }
+    let codes = if by_code.is_empty() {
+        String::new()
+    } else {
+        let codes: Vec<String> = by_code.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        format!(" ({})", codes.join(", "))
+    };
     let mut s = format!(
-        "{}: {} records, {} batches, {accepted} accepted, {rejected} rejected, {flagged} flagged",
+        "{}: {} records, {} batches, {accepted} accepted, {rejected} rejected{codes}, {flagged} flagged",
         path.display(),
         r.records,
         r.batches.len()
@@ -214,6 +227,20 @@ pub fn summary(path: &Path, r: &pb::SubmitFileResponse) -> String {
             .filter_map(|b| b.fatal.as_ref().map(|f| format!("{}: {}", f.code, f.message)))
             .collect();
         s.push_str(&format!(", {fatal} batches rejected whole ({})", why.join("; ")));
+    }
+    if let Some((b, first)) = r
+        .batches
+        .iter()
+        .enumerate()
+        .find_map(|(i, b)| b.rejected.first().map(|x| (i, x)))
+    {
+        // The machine's messages may name the record themselves.
+        let prefix = format!("record {}: ", first.index);
+        let message = first.message.strip_prefix(&prefix).unwrap_or(&first.message);
+        s.push_str(&format!(
+            "; first rejection: batch {b}, record {} ({}): {message}",
+            first.index, first.code
+        ));
     }
     s
 }
@@ -309,4 +336,64 @@ pub async fn submit(
         o.finish_and_clear();
     }
     Ok(if failures == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(accepted: u32, rejected: &[(u32, &str, &str)]) -> pb::BatchResult {
+        pb::BatchResult {
+            status: pb::batch_result::Status::Accepted as i32,
+            accepted,
+            rejected: rejected
+                .iter()
+                .map(|&(index, code, message)| pb::RecordRejection {
+                    index,
+                    wire: 0,
+                    code: code.to_owned(),
+                    message: message.to_owned(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_counts_rejections_by_code_and_shows_the_first() {
+        let r = pb::SubmitFileResponse {
+            records: 6,
+            batches: vec![
+                batch(3, &[]),
+                batch(
+                    0,
+                    &[
+                        (
+                            1,
+                            "EVENT_TOO_OLD",
+                            "record 1: event 2026-01-01 is older than 30 days",
+                        ),
+                        (2, "EVENT_TOO_OLD", "x"),
+                    ],
+                ),
+                batch(0, &[(0, "NO_AGREEMENT", "y")]),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(Path::new("f.tap"), &r),
+            "f.tap: 6 records, 3 batches, 3 accepted, 3 rejected (EVENT_TOO_OLD: 2, \
+             NO_AGREEMENT: 1), 0 flagged; first rejection: batch 1, record 1 (EVENT_TOO_OLD): \
+             event 2026-01-01 is older than 30 days"
+        );
+        let clean = pb::SubmitFileResponse {
+            records: 3,
+            batches: vec![batch(3, &[])],
+            ..Default::default()
+        };
+        assert_eq!(
+            summary(Path::new("f.tap"), &clean),
+            "f.tap: 3 records, 1 batches, 3 accepted, 0 rejected, 0 flagged"
+        );
+    }
 }
