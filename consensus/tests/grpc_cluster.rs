@@ -245,17 +245,36 @@ fn three_nodes_over_grpc_and_mutual_tls() {
     for i in 0..10 {
         c.propose(&format!("while-down{i}:k{i}={}", "d".repeat(1000)));
     }
-    // The leader compacts once its state is flushed (in the background), a tick or more
+    // Each node compacts once its state is flushed (in the background), a tick or more
     // after the entries apply; the stopped node can catch up only by snapshot after that.
-    c.wait("the leader compacts its log past the stopped node", || {
-        c.handle(follower).status().first_index > victim_last + 1
-    });
+    // Both running nodes, not only the leader: whichever leads when the node returns must
+    // have compacted, or a leadership change in between would let the other send entries
+    // from an uncompacted log. (This assertion failed once in CI, cause not found; the
+    // message below says more next time.)
+    c.wait(
+        "both running nodes compact their logs past the stopped node",
+        || {
+            c.nodes
+                .values()
+                .all(|(n, _)| n.handle().status().first_index > victim_last + 1)
+        },
+    );
     let (mailbox, transport) = c.transport(victim, &addr);
     c.open(victim, mailbox, transport);
     c.digests_equal();
+    let st = c.handle(victim).status();
     assert!(
-        c.handle(victim).status().snapshots_installed >= 1,
-        "the restarted node caught up by snapshot"
+        st.snapshots_installed >= 1,
+        "the restarted node caught up by snapshot (its last index before the stop: \
+         {victim_last}; now: {st:?}; the others' id, role and first index: {:?})",
+        c.nodes
+            .iter()
+            .filter(|(id, _)| **id != victim)
+            .map(|(id, (n, _))| {
+                let s = n.handle().status();
+                (*id, s.role, s.first_index)
+            })
+            .collect::<Vec<_>>()
     );
     let links = c.handle(follower).links();
     c.wait("links report peers reachable", || {
