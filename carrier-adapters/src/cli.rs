@@ -10,7 +10,7 @@
 //! decoded or the arguments are invalid (the message names the byte offset or argument).
 
 use serde_json::{Value, json};
-use settlement::types::Tadig;
+use settlement::types::{Tadig, UtcTime};
 
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
@@ -134,14 +134,17 @@ pub struct Generated {
     pub output: CommandOutput,
 }
 
-/// `roamledger tap generate --from TADIG --to TADIG --events N --seed S [--sequence N] --out FILE`.
-/// The file sequence number is `sequence`, else 1.
+/// `roamledger tap generate --from TADIG --to TADIG --events N --seed S [--sequence N]
+/// [--start TIME] --out FILE`. The file sequence number is `sequence`, else 1; the first
+/// event is at `start` (UTC), else at the generator's fixed default (the caller, which may
+/// read the clock, chooses a date its receiver still accepts).
 pub fn tap_generate(
     from: &str,
     to: &str,
     events: u32,
     seed: u64,
     sequence: Option<u32>,
+    start: Option<UtcTime>,
 ) -> Result<Generated, CommandOutput> {
     let arg_err = |msg: String| CommandOutput {
         exit_code: 2,
@@ -154,6 +157,9 @@ pub fn tap_generate(
     if let Some(n) = sequence {
         cfg.file_sequence_number = n;
     }
+    if let Some(t) = start {
+        cfg.start = t.to_civil();
+    }
     let bytes = generate_bytes(&cfg).map_err(|e| arg_err(e.to_string()))?;
     let name = FileName::tap(from, to, cfg.file_sequence_number, cfg.test)
         .map_err(|e| arg_err(e.to_string()))?
@@ -165,6 +171,7 @@ pub fn tap_generate(
         "file_sequence_number": cfg.file_sequence_number,
         "events": events,
         "seed": seed,
+        "start": UtcTime::from_civil_utc(cfg.start).to_string(),
         "bytes": bytes.len(),
     }));
     Ok(Generated {

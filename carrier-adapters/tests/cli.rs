@@ -97,24 +97,31 @@ fn notification_json() {
 
 #[test]
 fn tap_generate_is_deterministic_and_checks_arguments() {
-    let a = cli::tap_generate("KORKT", "JPNDO", 40, 5, None).unwrap();
-    let b = cli::tap_generate("KORKT", "JPNDO", 40, 5, None).unwrap();
+    let a = cli::tap_generate("KORKT", "JPNDO", 40, 5, None, None).unwrap();
+    let b = cli::tap_generate("KORKT", "JPNDO", 40, 5, None, None).unwrap();
     assert_eq!(a.bytes, b.bytes);
     assert_eq!(a.file_name, "CDKORKTJPNDO00001");
-    let c = cli::tap_generate("KORKT", "JPNDO", 40, 5, Some(99)).unwrap();
+    let c = cli::tap_generate("KORKT", "JPNDO", 40, 5, Some(99), None).unwrap();
     assert_eq!(c.file_name, "CDKORKTJPNDO00099");
     assert_eq!(json(&cli::tap_decode(&c.bytes))["file_sequence_number"], "00099");
-    let e = cli::tap_generate("KORKT", "JPNDO", 1, 1, Some(100_000)).unwrap_err();
+    let e = cli::tap_generate("KORKT", "JPNDO", 1, 1, Some(100_000), None).unwrap_err();
     assert!(e.stderr.contains("100000"), "{}", e.stderr);
     let v = json(&a.output);
     assert_eq!(v["events"], 40);
+    assert_eq!(v["start"], "2026-11-01T00:00:00Z");
+    // A start moves every event by the same amount and keeps the file valid.
+    let start: settlement::types::UtcTime = "2027-03-05T06:00:00Z".parse().unwrap();
+    let d = cli::tap_generate("KORKT", "JPNDO", 40, 5, None, Some(start)).unwrap();
+    assert_eq!(json(&d.output)["start"], "2027-03-05T06:00:00Z");
+    assert_ne!(d.bytes, a.bytes);
+    assert_eq!(json(&cli::tap_decode(&d.bytes))["verdict"], "ok");
     assert_eq!(json(&cli::tap_decode(&a.bytes))["verdict"], "ok");
     for (from, to, want) in [
         ("korkt", "JPNDO", "--from"),
         ("KORKT", "JP", "--to"),
         ("KORKT", "KORKT", "same"),
     ] {
-        let e = cli::tap_generate(from, to, 1, 1, None).unwrap_err();
+        let e = cli::tap_generate(from, to, 1, 1, None, None).unwrap_err();
         assert_eq!(e.exit_code, 2);
         assert!(e.stderr.contains(want), "{}", e.stderr);
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use proto::api as pb;
 use settlement::crypto::Role;
-use settlement::types::Tadig;
+use settlement::types::{Tadig, UtcTime};
 
 use crate::client::{ClientIdentity, connect};
 use crate::error::{NodeError, detail_of};
@@ -502,6 +502,11 @@ pub enum TapCmd {
         /// TAP file name, else 1.
         #[arg(long)]
         sequence: Option<u32>,
+        /// The first event's time, UTC (`2026-11-20` or `2026-11-20T08:00:00Z`); the events
+        /// follow within about a day. Default: ten days ago, well inside the ledger's
+        /// 30-day event age limit.
+        #[arg(long, value_parser = parse_start)]
+        start: Option<UtcTime>,
         /// Output file, or a directory to write the conventionally named file into.
         #[arg(long)]
         out: PathBuf,
@@ -657,4 +662,30 @@ pub fn statement_rows(list: &[pb::Statement]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// `--start`: an RFC 3339 UTC time, or a date meaning its midnight UTC.
+fn parse_start(s: &str) -> Result<UtcTime, String> {
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_owned()
+    };
+    full.parse().map_err(|e| {
+        format!("{s:?} is neither a date (2026-11-20) nor a UTC time (2026-11-20T08:00:00Z): {e}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_takes_a_date_or_a_utc_time_and_names_what_it_refuses() {
+        let t = |s: &str| parse_start(s).map(|t| t.to_string());
+        assert_eq!(t("2026-11-20").unwrap(), "2026-11-20T00:00:00Z");
+        assert_eq!(t("2026-11-20T08:30:00Z").unwrap(), "2026-11-20T08:30:00Z");
+        let e = t("2026-13-20").unwrap_err();
+        assert!(e.contains("\"2026-13-20\"") && e.contains("month"), "{e}");
+    }
 }

@@ -173,8 +173,14 @@ pub async fn run(cli: Cli) -> Result<i32, NodeError> {
             events,
             seed,
             sequence,
+            start,
             out,
         }) => {
+            let start = start.unwrap_or_else(|| {
+                settlement::types::UtcTime::from_unix_seconds(
+                    crate::ledger::now().unix_seconds() - 10 * 86_400,
+                )
+            });
             // A TAP-style output name supplies the sequence number and must agree with the rest.
             let named = match out.is_dir() {
                 true => None,
@@ -183,7 +189,7 @@ pub async fn run(cli: Cli) -> Result<i32, NodeError> {
                     .and_then(|n| carrier_adapters::filename::FileName::parse(&n.to_string_lossy()).ok()),
             };
             let sequence = sequence.or(named.as_ref().map(|n| n.sequence));
-            match carrier_adapters::cli::tap_generate(&from, &to, events, seed, sequence) {
+            match carrier_adapters::cli::tap_generate(&from, &to, events, seed, sequence, Some(start)) {
                 Ok(g) => {
                     if let Some(n) = &named
                         && (n.sender.as_str() != from || n.recipient.as_str() != to)
