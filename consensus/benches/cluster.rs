@@ -8,7 +8,8 @@
 //! default the node's: 4,096 entries or 16 MiB of commands, whichever comes first, so about
 //! 180 batches; `BENCH_INDEX_ENTRIES`, duplicate-index entries each machine keeps in
 //! memory before sealing a run, default the settlement limit; `BENCH_TIMELINE`, a directory:
-//! write the latency per 250 ms window and each node's RocksDB LOGs (state and log databases) there; `BENCH_ROCKS_STATS` set: print each
+//! write the latency per 250 ms window and each node's RocksDB LOGs (state and log
+//! databases) there; `BENCH_ROCKS_STATS` set: print each
 //! node's RocksDB flush and compaction statistics at the end; the nodes' warnings and errors
 //! go to stderr, `RUST_LOG` widens them). Prints committed batches/s,
 //! records/s, p50/p99 propose-to-applied latency at the leader, the batches over 25 ms,

@@ -139,12 +139,6 @@ fn base_options(direct: bool) -> Result<Options> {
         .map_err(|e| ConsensusError::storage("options", e))
 }
 
-/// The state's database: state writes skip its write-ahead log (see the storage module
-/// docs), so it holds only the duplicate-index clears.
-fn state_db_options(direct: bool) -> Result<Options> {
-    base_options(direct)
-}
-
 /// The Raft log's database: log entries and metadata, every write in its write-ahead log.
 ///
 /// The WAL is bounded: a WAL file is deleted (here: recycled) only once every column family
@@ -344,7 +338,10 @@ impl RocksEngine {
                 .iter()
                 .map(|cf| ColumnFamilyDescriptor::new(cf, Options::default())),
         );
-        let mut db = DB::open_cf_descriptors(&state_db_options(direct)?, &path, cfs)
+        // The state's database takes the shared options only: state writes skip its
+        // write-ahead log (see the storage module docs), which holds only the
+        // duplicate-index clears.
+        let mut db = DB::open_cf_descriptors(&base_options(direct)?, &path, cfs)
             .map_err(|e| ConsensusError::storage("open the state database", e))?;
         if !legacy.is_empty() {
             if !log_path.exists() {

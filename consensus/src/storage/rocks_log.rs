@@ -48,9 +48,9 @@ pub struct RocksLogStore {
 ///
 /// Deleting the files is an unlink of tens of megabytes each (65 MB log table files in the
 /// cluster bench; on a filesystem mounted with `discard`, the freed blocks are discarded as
-/// it unlinks) plus a synced manifest write. On the Raft thread, a log compaction with it took 39-134 ms in the cluster bench,
-/// during which the node neither appended nor applied; without it, at most 42 ms (its synced
-/// write, when the disk was busy). Only disk space depends on the deletion, so the Raft
+/// it unlinks) plus a synced manifest write. On the Raft thread, a log compaction with it
+/// took 39-134 ms in the cluster bench, during which the node neither appended nor
+/// applied; without it, at most 42 ms (its synced write, when the disk was busy). Only disk space depends on the deletion, so the Raft
 /// thread hands the compaction point over and goes on; a newer point replaces one not yet
 /// taken (deleting below the newer point covers it).
 struct FileReclaimer {
@@ -441,7 +441,11 @@ impl LogStore for RocksLogStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{CF_LOG, log_key};
+    use std::sync::Arc;
+
+    use rocksdb::DB;
+
+    use super::{CF_LOG, RocksLogStore, log_key};
     use crate::storage::{LogStore, RocksEngine, conformance};
     use raft::eraftpb::Entry;
 
@@ -456,14 +460,20 @@ mod tests {
             .collect()
     }
 
+    /// A log store in a new engine in `dir`, and the log's database.
+    fn open_log(dir: &tempfile::TempDir, sync: bool) -> (RocksEngine, RocksLogStore, Arc<DB>) {
+        let engine = RocksEngine::open(dir.path(), sync).unwrap();
+        let log = engine.log_store().unwrap();
+        let db = log.db.clone();
+        (engine, log, db)
+    }
+
     /// Compaction removes whole table files of compacted entries at once instead of leaving
     /// them until a RocksDB compaction reaches the range deletion.
     #[test]
     fn compaction_deletes_the_table_files_of_compacted_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = RocksEngine::open(dir.path(), true).unwrap();
-        let mut log = engine.log_store().unwrap();
-        let db = log.db.clone();
+        let (engine, mut log, db) = open_log(&dir, true);
         let cf = || db.cf_handle(CF_LOG).unwrap();
         // Entries 1-50 in a bottom-level file, 51-100 in a level-0 file.
         log.append(&entries(1, 50), None, true).unwrap();
@@ -507,9 +517,7 @@ mod tests {
     #[test]
     fn a_flush_drops_the_entries_compacted_before_it() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = RocksEngine::open(dir.path(), false).unwrap();
-        let mut log = engine.log_store().unwrap();
-        let db = log.db.clone();
+        let (_engine, mut log, db) = open_log(&dir, false);
         log.append(&entries(1, 1000), None, false).unwrap();
         log.compact(990).unwrap();
         db.flush_cf(&db.cf_handle(CF_LOG).unwrap()).unwrap();
