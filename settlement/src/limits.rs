@@ -59,5 +59,7 @@ pub const PERIOD_SECONDS_MIN: u64 = 1;
 /// store as one run: the recent part of the index, where every record's lookup starts and
 /// every accepted record's entry lands. 7/8 of 2^20, the most a hash table of 2^20 slots
 /// holds (an [`crate::store::IndexRun`]: 42 bytes an entry in its vector plus 9 bytes a slot
-/// in its table, 48 MB; twice that while the previous run is being written).
+/// in its table, 48 MB). Runs being written and spent runs kept for reuse add up to two more
+/// with the RocksDB store, which also keeps up to two sort buffers of 48 bytes an entry:
+/// about 230 MB per node at most, held once reached.
 pub const DEDUP_MEMORY_ENTRIES: usize = 917_504;

@@ -491,11 +491,20 @@ impl<S: Store> SettlementMachine<S> {
     }
 
     /// Hands the in-memory index entries to the store as one run that completes the index
-    /// below batch `through`, and starts a new one of the same capacity (no regrowing).
+    /// below batch `through`, and starts a new one of the same capacity (no regrowing): a run
+    /// the store is through with when it has one of that size, a new one otherwise.
+    ///
+    /// Why reuse: the first write to each page of a new run faults the page in. The kernel's
+    /// zeroing of faulted pages was 6.9% of the cluster bench's CPU samples with a new run
+    /// (and a new sort buffer in the sealing thread) per seal, 2.0% with both reused.
     fn seal_recent_index(&mut self, through: u64) -> Result<(), ApplyError> {
-        let fresh = IndexRun::with_capacity(self.recent.capacity());
-        let run = std::mem::replace(&mut self.recent, fresh);
-        self.store.index_seal(run, through)?;
+        let capacity = self.recent.capacity();
+        let run = std::mem::take(&mut self.recent);
+        let spent = self.store.index_seal(run, through)?;
+        self.recent = match spent {
+            Some(r) if r.is_empty() && r.capacity() >= capacity => r,
+            _ => IndexRun::with_capacity(capacity),
+        };
         Ok(())
     }
 

@@ -170,7 +170,11 @@ pub trait Store: ReadStore {
     /// Adds a run of entries that completes the index for every batch below `through`. All
     /// or nothing: after a crash the store holds the whole run and `through`, or neither. May
     /// finish in the background; lookups see the run at once.
-    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError>;
+    ///
+    /// Returns a run the store is through with (this one or an earlier one), emptied, for
+    /// the caller to fill next: its memory is already in use, where a new run's is not. `None`
+    /// when no run is free yet.
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<Option<IndexRun>, StoreError>;
 
     /// The `through` of the last run (0 for an empty or cleared index), once it is durable:
     /// waits for a run still being written.
@@ -223,7 +227,13 @@ pub mod conformance {
             vec![Some([3; INDEX_VALUE_LEN]), None, Some([1; INDEX_VALUE_LEN])],
             "a sealed run answers lookups, in the order asked"
         );
-        s.index_seal(run(&[(b, [2; INDEX_VALUE_LEN])]), 9).unwrap();
+        if let Some(mut spent) = s.index_seal(run(&[(b, [2; INDEX_VALUE_LEN])]), 9).unwrap() {
+            assert!(spent.is_empty(), "a run handed back is empty");
+            // The caller refills it; the store must not be using it.
+            spent.insert(a, [9; INDEX_VALUE_LEN]);
+            spent.insert(index_key(4), [4; INDEX_VALUE_LEN]);
+        }
+        assert_eq!(s.index_get_many(&[&index_key(4)]).unwrap(), vec![None]);
         assert_eq!(
             s.index_get_many(&[&a, &b, &c]).unwrap(),
             vec![

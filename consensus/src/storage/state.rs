@@ -52,8 +52,46 @@ pub struct RocksStateStore {
 /// another's runs.
 #[derive(Default)]
 pub(crate) struct Sealing {
-    jobs: Mutex<VecDeque<SealJob>>,
+    jobs: Mutex<Jobs>,
     filter: Arc<IndexFilter>,
+    /// The vectors sealing threads sorted their runs in, emptied, for the next threads: their
+    /// pages are in use already, where a new vector's first writes each fault one in. At most
+    /// [`SEAL_RUNS_QUEUED_MAX`], as many as threads may sort at once.
+    sort_buffers: Arc<Mutex<Vec<Vec<SortEntry>>>>,
+}
+
+#[derive(Default)]
+struct Jobs {
+    /// The runs being sealed, oldest first.
+    queue: VecDeque<SealJob>,
+    /// The runs of joined jobs, emptied, until seals hand them back to the machine (see
+    /// [`Store::index_seal`]), one each. Runs move from the queue to here and back to the
+    /// machine, and a seal that finds none here lets the machine make a new one, so the
+    /// machine's run, the queue and these together never hold more than
+    /// 1 + [`SEAL_RUNS_QUEUED_MAX`] runs.
+    spent: Vec<IndexRun>,
+}
+
+impl Jobs {
+    /// Joins the finished jobs at the front of the queue, oldest first.
+    fn join_finished(&mut self) -> Result<(), StoreError> {
+        while self.queue.front().is_some_and(|j| j.done.is_finished()) {
+            self.join_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest job and keeps its run when nothing else holds it (the thread's
+    /// own reference is gone once the thread has ended).
+    fn join_oldest(&mut self) -> Result<(), StoreError> {
+        let job = self.queue.pop_front().expect("a job is queued");
+        join(job.done)?;
+        if let Ok(mut run) = Arc::try_unwrap(job.run) {
+            run.clear();
+            self.spent.push(run);
+        }
+        Ok(())
+    }
 }
 
 struct SealJob {
@@ -106,6 +144,7 @@ impl Sealing {
         Sealing {
             jobs: Mutex::default(),
             filter: Arc::new(IndexFilter::new(keys_min)),
+            sort_buffers: Arc::default(),
         }
     }
 
@@ -116,28 +155,33 @@ impl Sealing {
 
     /// Waits for every run being ingested and reports the first failure.
     fn wait(&self) -> Result<(), StoreError> {
-        let jobs = std::mem::take(&mut *self.jobs.lock().unwrap_or_else(PoisonError::into_inner));
+        let queue = std::mem::take(&mut self.jobs.lock().unwrap_or_else(PoisonError::into_inner).queue);
         let mut result = Ok(());
-        for job in jobs {
-            let joined = join(job);
+        let mut spent = Vec::new();
+        for job in queue {
+            let joined = join(job.done);
             if result.is_ok() {
                 result = joined;
             }
+            spent.extend(Arc::try_unwrap(job.run).ok().map(|mut run| {
+                run.clear();
+                run
+            }));
+        }
+        if result.is_ok() {
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .spent
+                .extend(spent);
         }
         result
     }
 }
 
-/// Joins the finished runs at the front of `jobs`, oldest first.
-fn join_finished(jobs: &mut VecDeque<SealJob>) -> Result<(), StoreError> {
-    while jobs.front().is_some_and(|j| j.done.is_finished()) {
-        join(jobs.pop_front().expect("checked"))?;
-    }
-    Ok(())
-}
-
-fn join(job: SealJob) -> Result<(), StoreError> {
-    match job.done.join() {
+/// Waits for a sealing thread and reports how it ended.
+fn join(done: JoinHandle<Result<(), String>>) -> Result<(), StoreError> {
+    match done.join() {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(StoreError {
             message: format!("sealing a duplicate-index run: {message}"),
@@ -167,11 +211,20 @@ fn write_and_ingest(
     db: &DB,
     cf: &str,
     path: PathBuf,
-    run: &IndexRun,
-    through: u64,
+    (run, through): (&IndexRun, u64),
     after: Option<&Ended>,
+    sort_buffers: &Mutex<Vec<Vec<SortEntry>>>,
 ) -> Result<(), String> {
-    let result = write_run_file(&path, run, through).and_then(|()| {
+    let taken = sort_buffers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    let mut sorted = taken.unwrap_or_default();
+    let written = write_run_file(&path, run, through, &mut sorted);
+    sorted.clear();
+    let mut kept = sort_buffers.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() < SEAL_RUNS_QUEUED_MAX {
+        kept.push(sorted);
+    }
+    drop(kept);
+    let result = written.and_then(|()| {
         if after.is_some_and(|previous| !previous.wait()) {
             return Err("the previous run was not sealed, so this one is not ingested".into());
         }
@@ -226,11 +279,19 @@ impl SortEntry {
     }
 }
 
-fn write_run_file(path: &std::path::Path, run: &IndexRun, through: u64) -> Result<(), String> {
+/// Writes `run` and `through` as a sorted table file at `path`, sorting in `sorted` (emptied
+/// first).
+fn write_run_file(
+    path: &std::path::Path,
+    run: &IndexRun,
+    through: u64,
+    sorted: &mut Vec<SortEntry>,
+) -> Result<(), String> {
     // Copied out of the run and sorted in place: sorting references into the run made
     // every comparison (and the writer's order check) a cache miss, measured at 12% of the
     // cluster bench's CPU.
-    let mut sorted: Vec<SortEntry> = run.iter().map(SortEntry::new).collect();
+    sorted.clear();
+    sorted.extend(run.iter().map(SortEntry::new));
     sorted.sort_unstable_by_key(|e| (e.high, e.low));
     let opts = index_options();
     let mut w = SstFileWriter::create(&opts);
@@ -462,9 +523,9 @@ impl Store for RocksStateStore {
         let mut asked = Vec::with_capacity(keys.len());
         {
             let mut jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-            join_finished(&mut jobs)?;
+            jobs.join_finished()?;
             for (i, k) in keys.iter().enumerate() {
-                let in_run = jobs.iter().find_map(|j| j.run.get(k).copied());
+                let in_run = jobs.queue.iter().find_map(|j| j.run.get(k).copied());
                 match in_run {
                     Some(v) => found[i] = Some(v),
                     None => asked.push(i),
@@ -497,18 +558,19 @@ impl Store for RocksStateStore {
         Ok(found)
     }
 
-    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<Option<IndexRun>, StoreError> {
         let mut jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        join_finished(&mut jobs)?;
-        if jobs.len() >= SEAL_RUNS_QUEUED_MAX {
-            join(jobs.pop_front().expect("the queue is full"))?;
+        jobs.join_finished()?;
+        if jobs.queue.len() >= SEAL_RUNS_QUEUED_MAX {
+            jobs.join_oldest()?;
         }
-        let after = jobs.back().map(|j| j.ended.clone());
+        let after = jobs.queue.back().map(|j| j.ended.clone());
         let ended = Arc::new(Ended::default());
         let guard = EndGuard(ended.clone());
         let run = Arc::new(run);
         let (db, cf, ingest) = (self.db.clone(), self.slot.index_cf_name(), run.clone());
         let filter = self.sealing.filter.clone();
+        let sort_buffers = self.sealing.sort_buffers.clone();
         let path = self
             .db
             .path()
@@ -517,7 +579,7 @@ impl Store for RocksStateStore {
             .name(format!("{cf}-seal"))
             .spawn(move || {
                 super::lower_current_thread_priority("duplicate-index sealing");
-                write_and_ingest(&db, cf, path, &ingest, through, after.as_deref())?;
+                write_and_ingest(&db, cf, path, (&ingest, through), after.as_deref(), &sort_buffers)?;
                 // Before the job counts as done: lookups then rely on the filter.
                 if filter.add_run(&ingest) {
                     filter.start_build(db, cf);
@@ -528,8 +590,8 @@ impl Store for RocksStateStore {
             .map_err(|e| StoreError {
                 message: format!("start the thread sealing a duplicate-index run: {e}"),
             })?;
-        jobs.push_back(SealJob { run, done, ended });
-        Ok(())
+        jobs.queue.push_back(SealJob { run, done, ended });
+        Ok(jobs.spent.pop())
     }
 
     fn index_through(&self) -> Result<u64, StoreError> {
@@ -771,6 +833,45 @@ mod tests {
         let want = vec![Some([1; 12]), Some([2; 12]), None];
         assert_eq!(s.index_get_many(&refs).unwrap(), want, "while sealing");
         assert_eq!(s.index_through().unwrap(), 9, "the later run landed last");
+        assert_eq!(s.index_get_many(&refs).unwrap(), want, "after sealing");
+    }
+
+    /// Once a run's thread has ingested it, the next seal hands it back emptied, with its
+    /// capacity, and refilling it changes no lookup; the thread's sort buffer is kept.
+    #[test]
+    fn an_ingested_run_comes_back_empty_with_the_next_seal() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut s = engine.state_store().unwrap();
+        let mut first = IndexRun::with_capacity(4_096);
+        first.extend((0..1_000u32).map(|i| (numbered_key(i), [1; 12])));
+        assert!(
+            s.index_seal(first, 5).unwrap().is_none(),
+            "no run was sealed before"
+        );
+        assert_eq!(s.index_through().unwrap(), 5);
+        let kept: Vec<usize> = (engine.sealing_of(s.slot()).sort_buffers.lock().unwrap().iter())
+            .map(Vec::capacity)
+            .collect();
+        assert!(
+            kept.len() == 1 && kept[0] >= 1_000,
+            "the sort buffer is kept: {kept:?}"
+        );
+        let one: IndexRun = [(numbered_key(5_000), [2; 12])].into_iter().collect();
+        let mut back = s
+            .index_seal(one, 9)
+            .unwrap()
+            .expect("the ingested run comes back");
+        assert!(
+            back.is_empty() && back.capacity() >= 4_096,
+            "emptied, capacity kept"
+        );
+        back.extend((0..1_000u32).map(|i| (numbered_key(i), [3; 12])));
+        let probe = [numbered_key(0), numbered_key(999), numbered_key(5_000)];
+        let refs: Vec<&IndexKey> = probe.iter().collect();
+        let want = vec![Some([1; 12]), Some([1; 12]), Some([2; 12])];
+        assert_eq!(s.index_get_many(&refs).unwrap(), want, "while sealing");
+        assert_eq!(s.index_through().unwrap(), 9);
         assert_eq!(s.index_get_many(&refs).unwrap(), want, "after sealing");
     }
 

@@ -616,11 +616,12 @@ impl Store for MemStore {
         Ok(keys.iter().map(|k| self.index.entries.get(k).copied()).collect())
     }
 
-    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<(), StoreError> {
+    fn index_seal(&mut self, mut run: IndexRun, through: u64) -> Result<Option<IndexRun>, StoreError> {
         let index = Arc::make_mut(&mut self.index);
-        index.entries.extend(run);
+        index.entries.extend(run.iter().map(|(k, v)| (*k, *v)));
         index.through = through;
-        Ok(())
+        run.clear();
+        Ok(Some(run))
     }
 
     fn index_through(&self) -> Result<u64, StoreError> {

@@ -54,6 +54,13 @@ impl IndexRun {
         self.table.reserve(additional, |&(_, tag)| spread(tag));
     }
 
+    /// Removes every entry and keeps the memory: a run refilled after this writes to pages
+    /// already in use, where a new run's first writes each fault in a fresh page.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.table.clear();
+    }
+
     /// The value of `key`, if the run holds it.
     pub fn get(&self, key: &IndexKey) -> Option<&IndexValue> {
         let tag = hash32(key);
@@ -177,5 +184,14 @@ mod tests {
             run.iter().collect::<Vec<_>>()
         );
         assert!(IndexRun::default().is_empty());
+        let capacity = run.capacity();
+        run.clear();
+        assert!(
+            run.is_empty() && run.capacity() == capacity,
+            "cleared, capacity kept"
+        );
+        assert_eq!(run.get(&key(1)), None, "a cleared run holds nothing");
+        assert_eq!(run.insert(key(1), [1; 12]), None);
+        assert_eq!(run.iter().collect::<Vec<_>>(), vec![(&key(1), &[1; 12])]);
     }
 }
