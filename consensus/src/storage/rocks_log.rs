@@ -57,9 +57,9 @@ pub struct RocksLogStore {
 /// cluster bench; on a filesystem mounted with `discard`, the freed blocks are discarded as
 /// it unlinks) plus a synced manifest write. On the Raft thread, a log compaction with it
 /// took 39-134 ms in the cluster bench, during which the node neither appended nor
-/// applied; without it, at most 42 ms (its synced write, when the disk was busy). Only disk space depends on the deletion, so the Raft
-/// thread hands the compaction point over and goes on; a newer point replaces one not yet
-/// taken (deleting below the newer point covers it).
+/// applied; without it, at most 42 ms (its synced write, when the disk was busy). Only disk
+/// space depends on the deletion, so the Raft thread hands the compaction point over and goes
+/// on; a newer point replaces one not yet taken (deleting below the newer point covers it).
 struct FileReclaimer {
     shared: Arc<ReclaimShared>,
     thread: Option<JoinHandle<()>>,

@@ -54,7 +54,7 @@ pub struct RocksStateStore {
 pub(crate) struct Sealing {
     jobs: Mutex<Jobs>,
     filter: Arc<IndexFilter>,
-    /// The vectors sealing threads sorted their runs in, emptied, for the next threads: their
+    /// The vectors sealing threads sorted their runs in, for the next threads to sort in: their
     /// pages are in use already, where a new vector's first writes each fault one in. At most
     /// [`SEAL_RUNS_QUEUED_MAX`], as many as threads may sort at once.
     sort_buffers: Arc<Mutex<Vec<Vec<SortEntry>>>>,
@@ -86,12 +86,16 @@ impl Jobs {
     fn join_oldest(&mut self) -> Result<(), StoreError> {
         let job = self.queue.pop_front().expect("a job is queued");
         join(job.done)?;
-        if let Ok(mut run) = Arc::try_unwrap(job.run) {
-            run.clear();
-            self.spent.push(run);
-        }
+        self.spent.extend(emptied(job.run));
         Ok(())
     }
+}
+
+/// A joined job's run, emptied for reuse, when nothing else holds it.
+fn emptied(run: Arc<IndexRun>) -> Option<IndexRun> {
+    let mut run = Arc::try_unwrap(run).ok()?;
+    run.clear();
+    Some(run)
 }
 
 struct SealJob {
@@ -163,10 +167,7 @@ impl Sealing {
             if result.is_ok() {
                 result = joined;
             }
-            spent.extend(Arc::try_unwrap(job.run).ok().map(|mut run| {
-                run.clear();
-                run
-            }));
+            spent.extend(emptied(job.run));
         }
         if result.is_ok() {
             self.jobs
@@ -218,7 +219,6 @@ fn write_and_ingest(
     let taken = sort_buffers.lock().unwrap_or_else(PoisonError::into_inner).pop();
     let mut sorted = taken.unwrap_or_default();
     let written = write_run_file(&path, run, through, &mut sorted);
-    sorted.clear();
     let mut kept = sort_buffers.lock().unwrap_or_else(PoisonError::into_inner);
     if kept.len() < SEAL_RUNS_QUEUED_MAX {
         kept.push(sorted);
