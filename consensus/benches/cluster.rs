@@ -279,8 +279,9 @@ fn main() {
     let mut nodes = Vec::new();
     let mut engines = Vec::new();
     for (id, mailbox, t) in pending {
+        // The node's defaults (100 ms ticks, elections after 1-2 s), as `roamledger node`
+        // runs them.
         let mut cfg = NodeConfig::new(id);
-        cfg.tick_interval = Duration::from_millis(50);
         if compact_every > 0 {
             cfg.peer.log_compact_interval_entries = compact_every as u64;
         }

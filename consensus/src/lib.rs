@@ -62,6 +62,6 @@ pub mod transport;
 pub use error::{ConsensusError, Result};
 pub use machine::{StateMachine, StateMachineError};
 pub use node::{Mailbox, Node, NodeConfig, NodeHandle};
-pub use peer::{MemberChange, Peer, PeerConfig, Role, Status};
+pub use peer::{MemberChange, Peer, PeerConfig, ReadyTimings, Role, Status};
 pub use storage::{LogStore, MemLogStore, Membership, RocksEngine, RocksLogStore, RocksStateStore};
 pub use transport::{InboundSink, Transport, WireMessage};

@@ -17,8 +17,13 @@ pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
 /// beyond this raft-rs drops proposals and clients are told to retry.
 pub const UNCOMMITTED_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
-/// Bytes of committed entries handed to the state machine per ready (`max_committed_size_per_ready`).
-pub const COMMITTED_BYTES_PER_READY_MAX: u64 = 64 * 1024 * 1024;
+/// Bytes of committed entries handed to the state machine per ready
+/// (`max_committed_size_per_ready`). Applying runs on the Raft thread, so this bounds how
+/// long one ready keeps ticks and heartbeats waiting. In the unpaced cluster bench (two
+/// cores) an entry of 1,000 records (about 93 KB) took 2.5-5.6 ms to apply (32 entries in
+/// 80-180 ms), so the earlier 64 MiB (about 700 entries) could hold a catching-up node for
+/// 2-4 s, past an election timeout; 8 MiB (about 90 entries) holds it for 0.2-0.5 s.
+pub const COMMITTED_BYTES_PER_READY_MAX: u64 = 8 * 1024 * 1024;
 
 /// Proposals waiting for their outcome on one node.
 pub const PENDING_PROPOSALS_MAX: usize = 16 * 1024;
@@ -153,6 +158,12 @@ pub const BACKGROUND_THREAD_NICE: i32 = 19;
 /// threads waited up to 0.57 s and the runs committed 178.9k/167.4k records/s against
 /// 182.8k/185.4k at normal priority; with two, 153.7k/170.0k against 143.0k/164.9k.
 pub const SEAL_RUNS_QUEUED_MAX: usize = 2;
+
+/// A wait for an earlier duplicate-index seal at least this long (milliseconds) is logged as
+/// a warning: the Raft thread that applies stood still for it, with no ticks, heartbeats or
+/// replies. Seen under unpaced load on two saturated cores (cluster bench, 15,000 batches,
+/// 32 in flight): six waits of 19-734 ms in one run, each when all three nodes sealed at once.
+pub const SEAL_WAIT_WARN_MS: u64 = 100;
 
 /// Bytes a duplicate-index run file grows by between two syncs while the sealing thread
 /// writes it, so the disk gets it in pieces instead of one burst at the end.

@@ -119,7 +119,7 @@ impl<M: StateMachine> Node<M> {
         let rx = mailbox.rx;
         let thread = std::thread::Builder::new()
             .name(format!("raft-{}", cfg.peer.id))
-            .spawn(move || drive(peer, rx, status, cfg.tick_interval))
+            .spawn(move || drive(peer, rx, status, &cfg))
             .map_err(|e| ConsensusError::Config {
                 reason: format!("cannot start the driver thread: {e}"),
             })?;
@@ -159,13 +159,19 @@ fn drive<M: StateMachine>(
     mut peer: Peer<M>,
     rx: Receiver<Mail<M>>,
     status: Arc<Mutex<Status>>,
-    tick: Duration,
+    cfg: &NodeConfig,
 ) -> Option<ConsensusError> {
+    let tick = cfg.tick_interval;
+    // A loop longer than this delays a leader's heartbeats; one longer than an election
+    // timeout makes its followers campaign.
+    let slow = tick.saturating_mul(u32::try_from(cfg.peer.heartbeat_tick).unwrap_or(u32::MAX));
     let mut next_tick = Instant::now() + tick;
     let fatal = 'outer: loop {
         let wait = next_tick.saturating_duration_since(Instant::now());
         let mut handled = 0;
-        match rx.recv_timeout(wait) {
+        let received = rx.recv_timeout(wait);
+        let woke = Instant::now();
+        match received {
             Ok(Mail::Stop) | Err(RecvTimeoutError::Disconnected) => break None,
             Ok(m) => {
                 if let Err(e) = handle(&mut peer, m) {
@@ -188,6 +194,7 @@ fn drive<M: StateMachine>(
                 Err(_) => break,
             }
         }
+        let mailbox = woke.elapsed();
         if Instant::now() >= next_tick {
             peer.tick();
             next_tick += tick;
@@ -195,10 +202,34 @@ fn drive<M: StateMachine>(
                 next_tick = Instant::now() + tick; // we fell behind; do not burst ticks
             }
         }
-        if let Err(e) = peer.poll_background().and_then(|()| peer.on_ready()) {
+        let began = Instant::now();
+        if let Err(e) = peer.poll_background() {
+            break Some(e);
+        }
+        let background = began.elapsed();
+        if let Err(e) = peer.on_ready() {
             break Some(e);
         }
         *status.lock().expect("status lock") = peer.status();
+        let took = woke.elapsed();
+        if took > slow {
+            let t = peer.ready_timings();
+            tracing::warn!(
+                id = peer.id(),
+                loop_ms = took.as_millis() as u64,
+                mailbox_ms = mailbox.as_millis() as u64,
+                messages = handled,
+                background_ms = background.as_millis() as u64,
+                apply_ms = t.apply.as_millis() as u64,
+                applied_entries = t.applied_entries,
+                applied_bytes = t.applied_bytes,
+                log_append_ms = t.log_append.as_millis() as u64,
+                appended_entries = t.appended_entries,
+                snapshot_install_ms = t.snapshot_install.as_millis() as u64,
+                compaction_ms = t.compaction.as_millis() as u64,
+                "driver loop slower than a heartbeat interval: ticks and heartbeats waited"
+            );
+        }
     };
     if let Some(e) = &fatal {
         tracing::error!(id = peer.id(), error = %e, "node stopped");

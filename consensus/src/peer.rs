@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use protobuf::Message as _;
 use raft::prelude::*;
@@ -236,6 +237,28 @@ pub struct Status {
     pub removed: bool,
 }
 
+/// Where the last [`Peer::on_ready`] spent its time. The runtime reports a loop that took
+/// longer than a heartbeat interval with these numbers: while the driver is busy here, no
+/// tick runs and no heartbeat leaves, and a leader stalled for an election timeout loses
+/// its followers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadyTimings {
+    /// Installing a snapshot received from the leader.
+    pub snapshot_install: Duration,
+    /// Applying committed entries to the state machine.
+    pub apply: Duration,
+    /// Entries applied.
+    pub applied_entries: usize,
+    /// Command bytes applied.
+    pub applied_bytes: u64,
+    /// Appending entries and the hard state to the log, synced.
+    pub log_append: Duration,
+    /// Entries appended.
+    pub appended_entries: usize,
+    /// Planning and running log compaction.
+    pub compaction: Duration,
+}
+
 /// One node: Raft, storage, state machine and waiting clients.
 pub struct Peer<M: StateMachine> {
     cfg: PeerConfig,
@@ -271,6 +294,7 @@ pub struct Peer<M: StateMachine> {
     staged: Option<(u64, u64)>,
     snapshots_installed: u64,
     removed: bool,
+    timings: ReadyTimings,
 }
 
 /// See `Peer::maybe_compact`.
@@ -389,6 +413,7 @@ impl<M: StateMachine> Peer<M> {
             staged: None,
             snapshots_installed: 0,
             removed: false,
+            timings: ReadyTimings::default(),
         })
     }
 
@@ -854,6 +879,7 @@ impl<M: StateMachine> Peer<M> {
     /// node must stop (storage or state machine failure, or an injected crash); the runtime
     /// then drops the peer, and a restart resumes from what was persisted.
     pub fn on_ready(&mut self) -> Result<()> {
+        self.timings = ReadyTimings::default();
         if !self.raw.has_ready() {
             self.answer_reads();
             return Ok(());
@@ -875,7 +901,9 @@ impl<M: StateMachine> Peer<M> {
         // 2. Apply a snapshot received from the leader (persisted before anything else).
         if !ready.snapshot().is_empty() {
             let snap = ready.snapshot().clone();
+            let began = Instant::now();
             self.install_snapshot(&snap)?;
+            self.timings.snapshot_install = began.elapsed();
         }
 
         // Read states: linearizable reads become servable once their index is applied.
@@ -892,10 +920,13 @@ impl<M: StateMachine> Peer<M> {
         if !ready.entries().is_empty() || ready.hs().is_some() {
             crash_point!("consensus::before_log_persist");
             let hs = ready.hs().cloned();
+            let began = Instant::now();
             self.raw
                 .mut_store()
                 .log_mut()
                 .append(ready.entries(), hs.as_ref(), true)?;
+            self.timings.log_append = began.elapsed();
+            self.timings.appended_entries = ready.entries().len();
             crash_point!("consensus::after_log_persist");
         }
 
@@ -924,8 +955,15 @@ impl<M: StateMachine> Peer<M> {
         self.raw.advance_apply();
 
         self.answer_reads();
+        let began = Instant::now();
         self.maybe_compact()?;
+        self.timings.compaction = began.elapsed();
         Ok(())
+    }
+
+    /// Where the last [`Peer::on_ready`] spent its time.
+    pub fn ready_timings(&self) -> ReadyTimings {
+        self.timings
     }
 
     fn on_soft_state(&mut self, role: StateRole, leader_id: u64) {
@@ -975,6 +1013,18 @@ impl<M: StateMachine> Peer<M> {
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let began = Instant::now();
+        self.timings.applied_entries += entries.len();
+        self.timings.applied_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
+        self.apply_each(entries)?;
+        self.timings.apply += began.elapsed();
+        Ok(())
+    }
+
+    fn apply_each(&mut self, entries: Vec<Entry>) -> Result<()> {
         for e in entries {
             let index = e.index;
             if index <= self.sm.applied_index() {

@@ -562,7 +562,19 @@ impl Store for RocksStateStore {
         let mut jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
         jobs.join_finished()?;
         if jobs.queue.len() >= SEAL_RUNS_QUEUED_MAX {
+            let began = std::time::Instant::now();
             jobs.join_oldest()?;
+            let waited = began.elapsed();
+            if waited.as_millis() >= u128::from(limits::SEAL_WAIT_WARN_MS) {
+                // The applying thread (a Raft driver) stood still this long: sealing did not
+                // keep up with ingest, usually because the machine's CPUs are saturated and the
+                // low-priority sealing threads got none.
+                tracing::warn!(
+                    index = self.slot.index_cf_name(),
+                    waited_ms = waited.as_millis() as u64,
+                    "applying waited for an earlier duplicate-index run to be sealed"
+                );
+            }
         }
         let after = jobs.queue.back().map(|j| j.ended.clone());
         let ended = Arc::new(Ended::default());
