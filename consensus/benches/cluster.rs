@@ -63,6 +63,9 @@ impl StateMachine for Sm {
     fn applied_index(&self) -> u64 {
         self.0.applied_index()
     }
+    fn apply_would_wait(&self) -> bool {
+        self.0.apply_would_wait()
+    }
 
     fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError> {
         Ok(settlement::machine::stored_meta(store)?.applied_index)

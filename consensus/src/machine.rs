@@ -32,6 +32,16 @@ pub trait StateMachine: Send + Sized + 'static {
 
     /// The last index applied or skipped.
     fn applied_index(&self) -> u64;
+
+    /// True when applying the next command could block on background work (for the
+    /// settlement machine: a duplicate-index seal waiting for earlier ones). The driver then
+    /// keeps the committed entries queued and goes on ticking, replicating and answering,
+    /// and applies them once this turns false, or at once when the queue reaches its bound
+    /// (`PeerConfig::unapplied_bytes_max`). Must not change what applying does. Default:
+    /// false.
+    fn apply_would_wait(&self) -> bool {
+        false
+    }
     /// The applied index as `store` holds it (0 for an empty store), read without opening
     /// a machine. The driver passes the durable part of the state
     /// ([`RocksStateStore::persisted`]): the log may be compacted up to that index.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::error::{ConsensusError, Result};
-use crate::limits::{MAILBOX_DRAIN_PER_LOOP_MAX, MAILBOX_MESSAGES_MAX};
+use crate::limits::{APPLY_RETRY_MS, MAILBOX_DRAIN_PER_LOOP_MAX, MAILBOX_MESSAGES_MAX};
 use crate::machine::StateMachine;
 use crate::peer::{MemberChange, Peer, PeerConfig, ReadCallback, Status};
 use crate::storage::{Membership, RocksEngine};
@@ -167,7 +167,10 @@ fn drive<M: StateMachine>(
     let slow = tick.saturating_mul(u32::try_from(cfg.peer.heartbeat_tick).unwrap_or(u32::MAX));
     let mut next_tick = Instant::now() + tick;
     let fatal = 'outer: loop {
-        let wait = next_tick.saturating_duration_since(Instant::now());
+        let mut wait = next_tick.saturating_duration_since(Instant::now());
+        if peer.has_unapplied() {
+            wait = wait.min(Duration::from_millis(APPLY_RETRY_MS));
+        }
         let mut handled = 0;
         let received = rx.recv_timeout(wait);
         let woke = Instant::now();

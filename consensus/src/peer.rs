@@ -10,6 +10,13 @@
 //! remembers the `(index, term)` its entry got; when that index is applied the client gets
 //! the state machine's response if the term matches, and `LeadershipLost` if another
 //! leader's entry took the slot.
+//!
+//! Applying: committed entries join a queue and are applied in order on this thread, up to
+//! [`APPLY_BYTES_PER_LOOP_MAX`] per ready. While the state machine says applying would wait
+//! for its background work ([`StateMachine::apply_would_wait`]) they stay queued, up to
+//! `unapplied_bytes_max`, and the node keeps ticking, replicating and answering meanwhile:
+//! a leader whose thread stood still for an election timeout would lose its followers.
+//! raft-rs learns the applied index through `advance_apply_to`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, mpsc};
@@ -78,6 +85,10 @@ pub struct PeerConfig {
     pub state_flush_in_background: bool,
     /// Ticks a read-index request may wait before it is answered with a retry.
     pub read_timeout_ticks: u64,
+    /// Bytes of committed commands kept queued while the state machine says applying would
+    /// wait ([`StateMachine::apply_would_wait`]); past it the driver applies anyway and
+    /// waits.
+    pub unapplied_bytes_max: u64,
 }
 
 impl PeerConfig {
@@ -98,6 +109,7 @@ impl PeerConfig {
             snapshot_in_background: true,
             state_flush_in_background: true,
             read_timeout_ticks: 50,
+            unapplied_bytes_max: UNAPPLIED_BYTES_MAX,
         }
     }
 
@@ -213,6 +225,8 @@ pub struct Status {
     pub commit_index: u64,
     /// Applied index.
     pub applied_index: u64,
+    /// Committed entries queued for applying (see [`StateMachine::apply_would_wait`]).
+    pub unapplied_entries: usize,
     /// First index held in the log.
     pub first_index: u64,
     /// Last index in the log.
@@ -295,6 +309,12 @@ pub struct Peer<M: StateMachine> {
     snapshots_installed: u64,
     removed: bool,
     timings: ReadyTimings,
+    /// Committed entries raft-rs handed out that are not applied yet, oldest first: applying
+    /// pauses while the state machine would wait for background work, so that ticks,
+    /// heartbeats, appends and replies go on meanwhile.
+    unapplied: VecDeque<Entry>,
+    /// Command bytes in `unapplied`.
+    unapplied_bytes: u64,
 }
 
 /// See `Peer::maybe_compact`.
@@ -414,6 +434,8 @@ impl<M: StateMachine> Peer<M> {
             snapshots_installed: 0,
             removed: false,
             timings: ReadyTimings::default(),
+            unapplied: VecDeque::new(),
+            unapplied_bytes: 0,
         })
     }
 
@@ -881,6 +903,11 @@ impl<M: StateMachine> Peer<M> {
     pub fn on_ready(&mut self) -> Result<()> {
         self.timings = ReadyTimings::default();
         if !self.raw.has_ready() {
+            if !self.unapplied.is_empty() {
+                self.apply_queued()?;
+                self.report_applied();
+                self.maybe_compact()?;
+            }
             self.answer_reads();
             return Ok(());
         }
@@ -911,9 +938,10 @@ impl<M: StateMachine> Peer<M> {
             self.read_state(rs);
         }
 
-        // 3. Apply committed entries (raft-rs only hands out entries this node persisted).
-        let committed = ready.take_committed_entries();
-        self.apply_entries(committed)?;
+        // 3. Apply committed entries (raft-rs only hands out entries this node persisted),
+        //    unless applying would wait: then they stay queued for a later loop.
+        self.queue_committed(ready.take_committed_entries());
+        self.apply_queued()?;
 
         // 4. Append new entries and persist the hard state, synced: nothing that depends on
         //    them (votes, append responses) may leave before they are durable.
@@ -936,8 +964,8 @@ impl<M: StateMachine> Peer<M> {
             self.send(msgs);
         }
 
-        // 6. Advance: tell raft-rs this ready is persisted.
-        let mut light = self.raw.advance(ready);
+        // 6. Advance: tell raft-rs this ready is persisted (what is applied is told in 8).
+        let mut light = self.raw.advance_append(ready);
 
         // 7. Light ready: a new commit index, more messages, more committed entries.
         if let Some(commit) = light.commit_index() {
@@ -948,11 +976,11 @@ impl<M: StateMachine> Peer<M> {
         }
         let msgs = light.take_messages();
         self.send(msgs);
-        let committed = light.take_committed_entries();
-        self.apply_entries(committed)?;
+        self.queue_committed(light.take_committed_entries());
+        self.apply_queued()?;
 
-        // 8. Advance apply: everything handed out is applied.
-        self.raw.advance_apply();
+        // 8. Advance apply: tell raft-rs how far this node applied.
+        self.report_applied();
 
         self.answer_reads();
         let began = Instant::now();
@@ -1012,50 +1040,87 @@ impl<M: StateMachine> Peer<M> {
         }
     }
 
-    fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<()> {
-        if entries.is_empty() {
-            return Ok(());
+    fn queue_committed(&mut self, entries: Vec<Entry>) {
+        for e in entries {
+            self.unapplied_bytes += e.data.len() as u64;
+            self.unapplied.push_back(e);
         }
+    }
+
+    /// True while committed entries wait to be applied; the runtime then comes back soon
+    /// even when nothing else happens.
+    pub fn has_unapplied(&self) -> bool {
+        !self.unapplied.is_empty()
+    }
+
+    /// Applies the queued entries in order. While the queue is within `unapplied_bytes_max`
+    /// it stops when the state machine would wait for background work, and once this ready
+    /// applied [`APPLY_BYTES_PER_LOOP_MAX`]: the runtime ticks and handles messages before
+    /// the next ready applies more. Past the bound it applies down to it, waiting if it must.
+    fn apply_queued(&mut self) -> Result<()> {
         let began = Instant::now();
-        self.timings.applied_entries += entries.len();
-        self.timings.applied_bytes += entries.iter().map(|e| e.data.len() as u64).sum::<u64>();
-        self.apply_each(entries)?;
-        self.timings.apply += began.elapsed();
+        let mut applied = 0;
+        while !self.unapplied.is_empty() {
+            if self.unapplied_bytes <= self.cfg.unapplied_bytes_max
+                && (self.timings.applied_bytes >= APPLY_BYTES_PER_LOOP_MAX || self.sm.apply_would_wait())
+            {
+                break;
+            }
+            let e = self.unapplied.pop_front().expect("queue not empty");
+            let bytes = e.data.len() as u64;
+            self.unapplied_bytes -= bytes;
+            self.timings.applied_entries += 1;
+            self.timings.applied_bytes += bytes;
+            applied += 1;
+            self.apply_entry(e)?;
+        }
+        if applied > 0 {
+            self.timings.apply += began.elapsed();
+        }
         Ok(())
     }
 
-    fn apply_each(&mut self, entries: Vec<Entry>) -> Result<()> {
-        for e in entries {
-            let index = e.index;
-            if index <= self.sm.applied_index() {
-                continue; // already in the state (a restart replays from the applied index)
-            }
-            crash_point!("consensus::before_apply");
-            let (kind, result) = match e.get_entry_type() {
-                EntryType::EntryNormal if e.data.is_empty() => {
-                    self.sm.skip(index).map_err(|err| sm_error(index, err))?;
-                    (PendingKind::Command, None)
-                }
-                EntryType::EntryNormal => {
-                    let out = self
-                        .sm
-                        .apply(index, &e.data)
-                        .map_err(|err| sm_error(index, err))?;
-                    (PendingKind::Command, Some(out))
-                }
-                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    self.apply_conf_change(&e)?;
-                    self.sm.skip(index).map_err(|err| sm_error(index, err))?;
-                    (PendingKind::ConfChange, Some(Vec::new()))
-                }
-            };
-            let bytes = e.data.len() as u64;
-            self.applied_sizes.push_back((index, bytes));
-            self.bytes_since_compact = self.bytes_since_compact.saturating_add(bytes);
-            crash_point!("consensus::after_apply");
-            crash_point!("consensus::before_ack");
-            self.answer(index, e.term, kind, result);
+    /// Tells raft-rs the applied index (joint consensus leaves its joint configuration
+    /// once the entry entering it is applied).
+    fn report_applied(&mut self) {
+        let applied = self.sm.applied_index();
+        if applied > self.raw.raft.raft_log.applied {
+            self.raw.advance_apply_to(applied);
         }
+    }
+
+    fn apply_entry(&mut self, e: Entry) -> Result<()> {
+        let index = e.index;
+        if index <= self.sm.applied_index() {
+            // Already in the state: a restart replays from the applied index, and a
+            // snapshot installed while entries were queued covers them.
+            return Ok(());
+        }
+        crash_point!("consensus::before_apply");
+        let (kind, result) = match e.get_entry_type() {
+            EntryType::EntryNormal if e.data.is_empty() => {
+                self.sm.skip(index).map_err(|err| sm_error(index, err))?;
+                (PendingKind::Command, None)
+            }
+            EntryType::EntryNormal => {
+                let out = self
+                    .sm
+                    .apply(index, &e.data)
+                    .map_err(|err| sm_error(index, err))?;
+                (PendingKind::Command, Some(out))
+            }
+            EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                self.apply_conf_change(&e)?;
+                self.sm.skip(index).map_err(|err| sm_error(index, err))?;
+                (PendingKind::ConfChange, Some(Vec::new()))
+            }
+        };
+        let bytes = e.data.len() as u64;
+        self.applied_sizes.push_back((index, bytes));
+        self.bytes_since_compact = self.bytes_since_compact.saturating_add(bytes);
+        crash_point!("consensus::after_apply");
+        crash_point!("consensus::before_ack");
+        self.answer(index, e.term, kind, result);
         Ok(())
     }
 
@@ -1198,6 +1263,10 @@ impl<M: StateMachine> Peer<M> {
         }
         self.membership = membership;
         self.staged = None;
+        // Entries queued before the install are at or below its index (raft-rs installs only
+        // snapshots past the commit index): the state holds their effect.
+        self.unapplied.retain(|e| e.index > index);
+        self.unapplied_bytes = self.unapplied.iter().map(|e| e.data.len() as u64).sum();
         self.last_compact_applied = index;
         self.bytes_since_compact = 0;
         self.applied_sizes.clear();
@@ -1371,6 +1440,7 @@ impl<M: StateMachine> Peer<M> {
             leader_address,
             commit_index: raft.raft_log.committed,
             applied_index: self.sm.applied_index(),
+            unapplied_entries: self.unapplied.len(),
             first_index: self.raw.store().log().first_index(),
             last_index: raft.raft_log.last_index(),
             voters: cs.get_voters().to_vec(),

@@ -552,3 +552,150 @@ fn run_schedule(seed: u64) -> RunSummary {
         state: c.peer(leader).state_machine().digest_bytes(),
     }
 }
+
+thread_local! {
+    /// While set, [`HeldKv`] says applying would wait (what the settlement machine says when
+    /// a duplicate-index seal is behind). Per thread: each test drives its cluster from one.
+    static APPLY_WOULD_WAIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The key-value machine, with applying held back while [`APPLY_WOULD_WAIT`] is set.
+struct HeldKv(KvMachine);
+
+impl StateMachine for HeldKv {
+    fn open(store: consensus::RocksStateStore) -> Result<Self, consensus::StateMachineError> {
+        KvMachine::open(store).map(HeldKv)
+    }
+    fn apply(&mut self, index: u64, command: &[u8]) -> Result<Vec<u8>, consensus::StateMachineError> {
+        self.0.apply(index, command)
+    }
+    fn skip(&mut self, index: u64) -> Result<(), consensus::StateMachineError> {
+        self.0.skip(index)
+    }
+    fn applied_index(&self) -> u64 {
+        self.0.applied_index()
+    }
+    fn apply_would_wait(&self) -> bool {
+        APPLY_WOULD_WAIT.get()
+    }
+    fn stored_applied_index(
+        store: &dyn settlement::store::ReadStore,
+    ) -> Result<u64, consensus::StateMachineError> {
+        KvMachine::stored_applied_index(store)
+    }
+}
+
+impl Digest for HeldKv {
+    fn digest_bytes(&self) -> Vec<u8> {
+        self.0.digest_bytes()
+    }
+}
+
+/// While every node's state machine says applying would wait, the cluster goes on for ten
+/// election timeouts: the leader keeps its term and followers, entries commit, nothing is
+/// applied and no client is answered. Then everything applies, in order, and the clients
+/// get their answers.
+#[test]
+fn while_applying_would_wait_the_cluster_keeps_its_leader_and_commits() {
+    let mut c: SimCluster<HeldKv> = SimCluster::new(3, 21);
+    c.propose_and_wait(&kv("a", "k", "0")).unwrap();
+    c.assert_converged();
+    let leader = c.wait_leader();
+    let before = c.peer(leader).status();
+    APPLY_WOULD_WAIT.set(true);
+    let mut waiting: Vec<_> = (1..=5)
+        .map(|i| c.propose(leader, &kv(&format!("h{i}"), "k", &i.to_string())))
+        .collect();
+    let election_tick = test_config(1).election_tick as u64;
+    for _ in 0..10 * 2 * election_tick {
+        c.step();
+    }
+    for s in c.statuses() {
+        assert_eq!(
+            (s.term, s.leader_id),
+            (before.term, Some(leader)),
+            "node {} kept the term and the leader",
+            s.id
+        );
+        assert_eq!(
+            s.applied_index, before.applied_index,
+            "node {} applied nothing",
+            s.id
+        );
+        assert_eq!(
+            s.commit_index,
+            before.commit_index + 5,
+            "node {} committed the five",
+            s.id
+        );
+        assert_eq!(s.unapplied_entries, 5, "node {} queued them", s.id);
+    }
+    for rx in &mut waiting {
+        assert!(
+            matches!(
+                rx.try_recv(),
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+            ),
+            "no answer before the entry is applied"
+        );
+    }
+    APPLY_WOULD_WAIT.set(false);
+    for (i, rx) in waiting.iter_mut().enumerate() {
+        let out = c.wait_answer(rx, "held proposal answered").unwrap();
+        let index = before.commit_index + 1 + i as u64;
+        assert_eq!(out, format!("ok@{index}").into_bytes(), "applied in log order");
+    }
+    c.assert_converged();
+    assert_eq!(c.peer(leader).state_machine().0.value("k").as_deref(), Some("5"));
+    assert!(c.statuses().iter().all(|s| s.unapplied_entries == 0));
+}
+
+/// The queue of committed entries is bounded: past `unapplied_bytes_max` a node applies
+/// even though its state machine says applying would wait.
+#[test]
+fn past_its_bound_the_queue_of_committed_entries_is_applied_anyway() {
+    let command_bytes = kv("h00", "k", "00").len() as u64;
+    let mut c: SimCluster<HeldKv> = SimCluster::with_config(
+        3,
+        22,
+        Box::new(move |id| {
+            let mut cfg = test_config(id);
+            cfg.unapplied_bytes_max = 3 * command_bytes;
+            cfg
+        }),
+    );
+    c.propose_and_wait(&kv("a", "k", "0")).unwrap();
+    c.assert_converged();
+    let leader = c.wait_leader();
+    let before = c.peer(leader).status();
+    APPLY_WOULD_WAIT.set(true);
+    let mut waiting: Vec<_> = (10..20)
+        .map(|i| c.propose(leader, &kv(&format!("h{i}"), "k", &i.to_string())))
+        .collect();
+    c.run_until(500, "the ten commands committed everywhere", |c| {
+        c.statuses()
+            .iter()
+            .all(|s| s.commit_index == before.commit_index + 10)
+    });
+    for s in c.statuses() {
+        assert_eq!(
+            s.unapplied_entries, 3,
+            "node {} keeps only what the bound allows",
+            s.id
+        );
+        assert_eq!(
+            s.applied_index,
+            before.applied_index + 7,
+            "node {} applied the rest",
+            s.id
+        );
+    }
+    for rx in &mut waiting[..7] {
+        assert!(rx.try_recv().unwrap().is_ok(), "applied entries are answered");
+    }
+    APPLY_WOULD_WAIT.set(false);
+    for rx in &mut waiting[7..] {
+        c.wait_answer(rx, "held proposal answered").unwrap();
+    }
+    c.assert_converged();
+}

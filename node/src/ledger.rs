@@ -148,6 +148,10 @@ impl StateMachine for LedgerMachine {
         self.machine.applied_index()
     }
 
+    fn apply_would_wait(&self) -> bool {
+        self.machine.apply_would_wait()
+    }
+
     fn stored_applied_index(store: &dyn ReadStore) -> Result<u64, StateMachineError> {
         Ok(settlement::machine::stored_meta(store)?.applied_index)
     }

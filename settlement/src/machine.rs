@@ -490,6 +490,16 @@ impl<S: Store> SettlementMachine<S> {
         Ok(())
     }
 
+    /// True when applying the next command could wait for the store: the in-memory index is
+    /// within one batch of being sealed ([`RECORDS_PER_BATCH_MAX`] entries) and the store
+    /// says a seal now would wait for earlier ones ([`Store::index_seal_would_wait`]). A
+    /// driver that must stay responsive (Raft heartbeats) applies the command later instead of
+    /// waiting inside `apply`; the outcome is the same either way.
+    pub fn apply_would_wait(&self) -> bool {
+        self.recent.len().saturating_add(RECORDS_PER_BATCH_MAX) >= self.recent_max
+            && self.store.index_seal_would_wait()
+    }
+
     /// Hands the in-memory index entries to the store as one run that completes the index
     /// below batch `through`, and starts a new one of the same capacity (no regrowing): a run
     /// the store is through with when it has one of that size, a new one otherwise.

@@ -176,6 +176,14 @@ pub trait Store: ReadStore {
     /// when no run is free yet.
     fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<Option<IndexRun>, StoreError>;
 
+    /// True when [`Store::index_seal`] called now would wait for earlier runs still being
+    /// sealed in the background. A caller that can do other work first (a Raft driver that
+    /// must keep its heartbeats going) asks before it applies a command that may seal. Never
+    /// changes what a seal stores. Default: false (a store that seals in place never waits).
+    fn index_seal_would_wait(&self) -> bool {
+        false
+    }
+
     /// The `through` of the last run (0 for an empty or cleared index), once it is durable:
     /// waits for a run still being written.
     fn index_through(&self) -> Result<u64, StoreError>;

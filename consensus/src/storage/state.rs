@@ -606,6 +606,14 @@ impl Store for RocksStateStore {
         Ok(jobs.spent.pop())
     }
 
+    fn index_seal_would_wait(&self) -> bool {
+        // What `index_seal` would find after joining the finished jobs at the front (left
+        // to it, so that it reports a failed one).
+        let jobs = self.sealing.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let finished = jobs.queue.iter().take_while(|j| j.done.is_finished()).count();
+        jobs.queue.len() - finished >= SEAL_RUNS_QUEUED_MAX
+    }
+
     fn index_through(&self) -> Result<u64, StoreError> {
         self.sealing.wait()?;
         let v = self
@@ -885,6 +893,27 @@ mod tests {
         assert_eq!(s.index_get_many(&refs).unwrap(), want, "while sealing");
         assert_eq!(s.index_through().unwrap(), 9);
         assert_eq!(s.index_get_many(&refs).unwrap(), want, "after sealing");
+    }
+
+    /// A seal would wait exactly while [`SEAL_RUNS_QUEUED_MAX`] earlier runs are still in
+    /// the sealing threads' hands (held here at their start, where they take a sort buffer).
+    #[test]
+    fn a_seal_would_wait_while_earlier_runs_are_still_being_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = RocksEngine::open(dir.path(), false).unwrap();
+        let mut s = engine.state_store().unwrap();
+        assert!(!s.index_seal_would_wait(), "nothing is being sealed");
+        let sealing = engine.sealing_of(s.slot());
+        let held = sealing.sort_buffers.lock().unwrap();
+        for i in 0..SEAL_RUNS_QUEUED_MAX as u32 {
+            let run: IndexRun = [(numbered_key(i), [1; 12])].into_iter().collect();
+            s.index_seal(run, u64::from(i) + 1).unwrap();
+            let full = i + 1 == SEAL_RUNS_QUEUED_MAX as u32;
+            assert_eq!(s.index_seal_would_wait(), full, "after {} seals", i + 1);
+        }
+        drop(held);
+        assert_eq!(s.index_through().unwrap(), SEAL_RUNS_QUEUED_MAX as u64);
+        assert!(!s.index_seal_would_wait(), "every run is sealed");
     }
 
     /// A run whose sealing fails keeps the runs queued behind it out of the index (their

@@ -1520,3 +1520,77 @@ fn duplicate_answers_do_not_depend_on_where_the_index_is() {
         );
     }
 }
+
+/// A [`MemStore`] whose seals would wait while `busy` is set.
+struct BusyStore {
+    inner: MemStore,
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReadStore for BusyStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(start, end, visit)
+    }
+}
+
+impl Store for BusyStore {
+    fn write(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.inner.write(batch)
+    }
+
+    fn index_get_many(&self, keys: &[&IndexKey]) -> Result<Vec<Option<IndexValue>>, StoreError> {
+        self.inner.index_get_many(keys)
+    }
+
+    fn index_seal(&mut self, run: IndexRun, through: u64) -> Result<Option<IndexRun>, StoreError> {
+        self.inner.index_seal(run, through)
+    }
+
+    fn index_seal_would_wait(&self) -> bool {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn index_through(&self) -> Result<u64, StoreError> {
+        self.inner.index_through()
+    }
+
+    fn index_clear(&mut self) -> Result<(), StoreError> {
+        self.inner.index_clear()
+    }
+}
+
+/// Applying would wait only when both hold: the in-memory index is within one batch of its
+/// seal, and the store says a seal now would wait.
+#[test]
+fn applying_would_wait_only_near_a_seal_the_store_is_behind_on() {
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let store = BusyStore {
+        inner: MemStore::new(),
+        busy: busy.clone(),
+    };
+    let mut m = SettlementMachine::open(store).unwrap();
+    m.set_index_memory_entries(3 * RECORDS_PER_BATCH_MAX);
+    assert!(
+        !m.apply_would_wait(),
+        "far from a seal: no wait, busy store or not"
+    );
+    m.set_index_memory_entries(RECORDS_PER_BATCH_MAX);
+    assert!(
+        m.apply_would_wait(),
+        "the next batch may seal, and the store is behind"
+    );
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(!m.apply_would_wait(), "the store has caught up");
+    let mut mem = SettlementMachine::open(MemStore::new()).unwrap();
+    mem.set_index_memory_entries(RECORDS_PER_BATCH_MAX);
+    assert!(!mem.apply_would_wait(), "the in-memory store never waits");
+}
