@@ -34,6 +34,8 @@ pub struct Metrics {
     pub commit_index: IntGauge,
     /// Applied index.
     pub applied_index: IntGauge,
+    /// Committed entries queued for applying while a duplicate-index seal catches up.
+    pub unapplied_entries: IntGauge,
     /// Peer reachability (1 reachable, 0 not), by peer id.
     pub peer_reachable: IntGaugeVec,
     /// Statements by status (pending, final).
@@ -83,6 +85,11 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     commit_index: register_int_gauge!("roamledger_raft_commit_index", "Raft commit index").expect("register"),
     applied_index: register_int_gauge!("roamledger_raft_applied_index", "Raft applied index")
         .expect("register"),
+    unapplied_entries: register_int_gauge!(
+        "roamledger_raft_unapplied_entries",
+        "Committed entries queued for applying (applying waits for duplicate-index seals)"
+    )
+    .expect("register"),
     peer_reachable: register_int_gauge_vec!(
         Opts::new(
             "roamledger_peer_reachable",
@@ -157,6 +164,7 @@ pub fn record_status(s: &consensus::Status, reachable: &[(u64, bool)]) {
     m.leader.set(s.leader_id.unwrap_or(0) as i64);
     m.commit_index.set(s.commit_index as i64);
     m.applied_index.set(s.applied_index as i64);
+    m.unapplied_entries.set(s.unapplied_entries as i64);
     for (peer, up) in reachable {
         m.peer_reachable
             .with_label_values(&[&peer.to_string()])

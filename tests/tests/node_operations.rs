@@ -388,6 +388,7 @@ async fn metrics_health_reflection_leadership_and_removal() {
     for name in [
         "roamledger_raft_term",
         "roamledger_raft_applied_index",
+        "roamledger_raft_unapplied_entries",
         "roamledger_peer_reachable",
     ] {
         assert!(body.contains(name), "{name} missing from /metrics");
