@@ -17,12 +17,10 @@ pub const RAFT_INFLIGHT_MESSAGES_MAX: usize = 256;
 /// beyond this raft-rs drops proposals and clients are told to retry.
 pub const UNCOMMITTED_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
-/// Bytes of committed entries handed to the state machine per ready
-/// (`max_committed_size_per_ready`). Applying runs on the Raft thread, so this bounds how
-/// long one ready keeps ticks and heartbeats waiting. In the unpaced cluster bench (two
-/// cores) an entry of 1,000 records (about 93 KB) took 2.5-5.6 ms to apply (32 entries in
-/// 80-180 ms), so the earlier 64 MiB (about 700 entries) could hold a catching-up node for
-/// 2-4 s, past an election timeout; 8 MiB (about 90 entries) holds it for 0.2-0.5 s.
+/// Bytes of committed entries raft-rs hands out per ready (`max_committed_size_per_ready`).
+/// They join the driver's apply queue, which [`APPLY_BYTES_PER_LOOP_MAX`] drains per loop;
+/// this bounds what one ready reads from the log into memory (about 90 batches of 1,000
+/// records).
 pub const COMMITTED_BYTES_PER_READY_MAX: u64 = 8 * 1024 * 1024;
 
 /// Bytes of committed commands a node keeps queued while its state machine says applying
@@ -180,8 +178,9 @@ pub const SEAL_RUNS_QUEUED_MAX: usize = 2;
 
 /// A wait for an earlier duplicate-index seal at least this long (milliseconds) is logged as
 /// a warning: the Raft thread that applies stood still for it, with no ticks, heartbeats or
-/// replies. Seen under unpaced load on two saturated cores (cluster bench, 15,000 batches,
-/// 32 in flight): six waits of 19-734 ms in one run, each when all three nodes sealed at once.
+/// replies. The driver holds entries back instead while it can ([`UNAPPLIED_BYTES_MAX`]), so
+/// this happens past that bound. Before it did, the unpaced cluster bench (15,000 batches,
+/// 32 in flight, two cores) had waits of 387-1,826 ms, all three nodes sealing at once.
 pub const SEAL_WAIT_WARN_MS: u64 = 100;
 
 /// Bytes a duplicate-index run file grows by between two syncs while the sealing thread
