@@ -42,6 +42,7 @@ pub trait StateMachine: Send + Sized + 'static {
     fn apply_would_wait(&self) -> bool {
         false
     }
+
     /// The applied index as `store` holds it (0 for an empty store), read without opening
     /// a machine. The driver passes the durable part of the state
     /// ([`RocksStateStore::persisted`]): the log may be compacted up to that index.
