@@ -620,9 +620,6 @@ mod tests {
         line.rsplit(':').next().unwrap().trim().to_owned()
     }
 
-    /// The probe creates the directory, leaves no file behind, and RocksDB is told what it
-    /// found. (A directory refusing O_DIRECT, e.g. tmpfs before Linux 6.6 or some FUSE file
-    /// systems, cannot be made here portably: this kernel's tmpfs takes it.)
     /// The mount holding a path is the longest mount point above it (the last of equal ones);
     /// `discard` counts in its mount options and its super-block options, and escaped mount
     /// points are read back.
@@ -651,6 +648,9 @@ mod tests {
         );
     }
 
+    /// The probe creates the directory, leaves no file behind, and RocksDB is told what it
+    /// found. (A directory refusing O_DIRECT, e.g. tmpfs before Linux 6.6 or some FUSE file
+    /// systems, cannot be made here portably: this kernel's tmpfs takes it.)
     #[test]
     fn direct_io_follows_the_probe_of_the_data_directory() {
         let disk = tempfile::tempdir().unwrap();
